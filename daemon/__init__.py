@@ -1,0 +1,7 @@
+"""d2stream device side: runtime for exported Detectron2 models and the camera daemon.
+
+Nothing here imports torch, detectron2 or onnx graph tooling; export commands import
+``export_tools`` lazily.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The ``d2stream`` command line."""

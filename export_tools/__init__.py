@@ -1,0 +1,1 @@
+"""Desktop side: Detectron2 YAML config + checkpoint -> standard ONNX, without torch or detectron2."""
