@@ -3,7 +3,8 @@
 Detectron2 samples each mask with ``grid_sample`` (bilinear, zero padding, ``align_corners=False``)
 at the centres of the image pixels inside the box's integer bounds, then thresholds at 0.5. Bilinear
 sampling on a pixel grid is separable, so each mask is pasted as ``Wy @ mask @ Wx.T`` with two small
-interpolation matrices: memory per instance is bounded by its box region, never ``N x H x W`` floats.
+interpolation matrices: memory per instance is bounded by its box region, never ``N x H x W``
+floats.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 
 
 def _interp_matrix(coords: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear weights ``(n, size)`` sampling positions ``coords`` (mask pixel units), zero padded."""
+    """Bilinear weights ``(n, size)`` at positions ``coords`` (mask pixels), zero padded."""
     i0 = np.floor(coords)
     w1 = (coords - i0).astype(np.float32)
     w0 = ((i0 + 1) - coords).astype(np.float32)
@@ -25,7 +26,8 @@ def _interp_matrix(coords: np.ndarray, size: int) -> np.ndarray:
     return mat
 
 
-def _sample_positions(start: int, stop: int, lo: np.float32, hi: np.float32, size: int) -> np.ndarray:
+def _sample_positions(start: int, stop: int, lo: np.float32, hi: np.float32,
+                      size: int) -> np.ndarray:
     """Mask-space coordinates of pixel centres ``start..stop-1`` for a box edge pair (float32)."""
     centres = np.arange(start, stop, dtype=np.float32) + np.float32(0.5)
     norm = (centres - lo) / (hi - lo) * np.float32(2) - np.float32(1)

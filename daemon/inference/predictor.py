@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 class CompactPrediction:
     """Model outputs at the original image resolution, before masks are pasted.
 
-    Arrays: ``boxes (N, 4)`` xyxy, ``scores (N,)``, ``classes (N,)`` int64, ``mask_probs (N, M, M)``,
-    ``keypoints (N, K, 3)``. Small enough to pass between processes.
+    Arrays: ``boxes (N, 4)`` xyxy, ``scores (N,)``, ``classes (N,)`` int64,
+    ``mask_probs (N, M, M)``, ``keypoints (N, K, 3)``. Small enough to pass between processes.
     """
 
     image_size: tuple[int, int]
@@ -76,8 +76,9 @@ class Predictor:
         if not path.is_file():
             raise ModelError(f"model file not found: {path}")
         try:
-            self.session = ort.InferenceSession(str(path), sess_options=session_options(num_threads),
-                                                providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                str(path), sess_options=session_options(num_threads),
+                providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own exception types
             raise ModelError(f"{path}: cannot be loaded by ONNX Runtime ({exc})") from exc
         props = self.session.get_modelmeta().custom_metadata_map

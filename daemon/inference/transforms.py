@@ -7,7 +7,7 @@ from PIL import Image
 
 
 def get_output_shape(old_h: int, old_w: int, short_edge: int, max_size: int) -> tuple[int, int]:
-    """Size ``(new_h, new_w)`` with the short edge at ``short_edge`` and the long one <= max_size."""
+    """``(new_h, new_w)``: short edge at ``short_edge``, long edge at most ``max_size``."""
     size = float(short_edge)
     scale = size / min(old_h, old_w)
     if old_h < old_w:

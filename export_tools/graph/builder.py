@@ -1,7 +1,7 @@
 """Graph construction: unique names, constants, nodes, and shape helpers.
 
-Only the standard ONNX domain is used (pinned ``OPSET`` and ``IR_VERSION``), so that the result runs in
-ONNX Runtime, OpenVINO or any other conforming backend.
+Only the standard ONNX domain is used (pinned ``OPSET`` and ``IR_VERSION``), so that the result
+runs in ONNX Runtime, OpenVINO or any other conforming backend.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def conv2d(
     relu: bool = False,
     norm_prefix: str | None = None,
 ) -> Tensor:
-    """Detectron2 ``Conv2d`` (+ optional ``norm`` submodule) (+ ReLU); ``prefix`` is its module path.
+    """Detectron2 ``Conv2d`` (+ optional ``norm``) (+ ReLU); ``prefix`` is its module path.
 
     ``norm_prefix`` is the norm's module path when it is not ``{prefix}.norm``.
     Input ``(N, in_ch, H, W)`` -> output ``(N, out_ch, H', W')``.

@@ -10,10 +10,10 @@ from onnx import TensorProto
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.backbone import Feature, build_backbone
 from export_tools.modeling.backbone.build import size_divisibility
+from export_tools.modeling.poolers import PoolerSpec, build_pooler
 from export_tools.modeling.proposal_generator.rpn import RPNConfig, build_rpn
 from export_tools.modeling.retinanet import build_retinanet
 from export_tools.modeling.roi_heads.fast_rcnn import Detections
-from export_tools.modeling.poolers import PoolerSpec, build_pooler
 from export_tools.modeling.roi_heads.mask_head import MaskHeadSpec, build_mask_head
 from export_tools.modeling.roi_heads.standard import (
     BoxPathSpec,

@@ -2,8 +2,8 @@
 
 Detectron2 calls torchvision's ``batched_nms``: boxes of different categories never suppress each
 other. Here every category becomes one ONNX NMS class whose score row keeps only its own boxes
-(the others are set to -inf and fall below ``score_threshold``), so the result is exactly a per-class
-NMS without the coordinate-offset trick's rounding.
+(the others are set to -inf and fall below ``score_threshold``), so the result is exactly a
+per-class NMS without the coordinate-offset trick's rounding.
 """
 
 from __future__ import annotations

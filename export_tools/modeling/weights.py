@@ -46,7 +46,8 @@ class WeightStore:
             return np.zeros([1 if s is None else s for s in shape], np.float32)
         return arr.astype(np.float32)
 
-    def get_optional(self, name: str, shape: Sequence[int | None] | None = None) -> np.ndarray | None:
+    def get_optional(self, name: str,
+                     shape: Sequence[int | None] | None = None) -> np.ndarray | None:
         return self.get(name, shape) if name in self._state else None
 
     def finish(self, allow_unused: Iterable[str] = ()) -> None:
@@ -73,7 +74,9 @@ class WeightStore:
 
 
 def _shape_matches(actual: Sequence[int], expected: Sequence[int | None]) -> bool:
-    return len(actual) == len(expected) and all(e is None or a == e for a, e in zip(actual, expected))
+    if len(actual) != len(expected):
+        return False
+    return all(e is None or a == e for a, e in zip(actual, expected))
 
 
 def _preview(items: list[str], limit: int = 8) -> str:

@@ -8,7 +8,10 @@ from export_tools.modeling.backbone.fpn import build_fpn
 from export_tools.modeling.backbone.resnet import build_resnet, resnet_spec_from_config
 from export_tools.modeling.weights import WeightStore
 
-FPN_BACKBONES = {"build_resnet_fpn_backbone": "maxpool", "build_retinanet_resnet_fpn_backbone": "p6p7"}
+FPN_BACKBONES = {
+    "build_resnet_fpn_backbone": "maxpool",
+    "build_retinanet_resnet_fpn_backbone": "p6p7",
+}
 BACKBONES = ("build_resnet_backbone", *FPN_BACKBONES)
 
 
@@ -20,7 +23,7 @@ def size_divisibility(cfg) -> int:
 
 
 def build_backbone(g: GraphBuilder, w: WeightStore, image: Tensor, cfg) -> dict[str, Feature]:
-    """Normalised, padded image ``(1, C, H', W')`` -> named feature maps (``res4`` or ``p2..p6``)."""
+    """Normalised, padded image ``(1, C, H', W')`` -> named features (``res4`` or ``p2..p6``)."""
     name = cfg.MODEL.BACKBONE.NAME
     spec = resnet_spec_from_config(cfg)
     in_ch = len(cfg.MODEL.PIXEL_MEAN)
