@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cfg_helpers import FIXTURE_MODELS, fixture_config_path
 
-from export_tools.config import ConfigError, check_supported, load_config
+from export_tools.config import Config, ConfigError, check_supported, load_config
 from export_tools.config.supported import NORMS
 
 RCNN = "mask_rcnn_R_50_FPN"
@@ -128,3 +128,11 @@ def test_supported_variants_pass(model: str, opts: list[str]) -> None:
 @pytest.mark.parametrize("model", FIXTURE_MODELS)
 def test_every_fixture_is_supported(model: str) -> None:
     check_supported(load_config(fixture_config_path(model)))
+
+
+def test_hand_built_config_missing_keys_is_refused() -> None:
+    cfg = load_config(fixture_config_path(RCNN)).to_dict()
+    del cfg["INPUT"]["FORMAT"]
+    with pytest.raises(ConfigError, match="load_config") as info:
+        check_supported(Config(cfg))
+    assert info.value.key == "INPUT.FORMAT"
