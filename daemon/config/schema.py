@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -30,6 +30,12 @@ def _resolve(value: Path | str, info: ValidationInfo) -> Path:
     if not path.is_absolute() and base is not None:
         path = Path(base) / path
     return path.resolve() if path.is_absolute() else path
+
+
+def _section() -> Any:
+    """A sub-section that may be omitted: its defaults are validated like written values (so
+    that default relative paths are resolved against the config file's directory too)."""
+    return Field(default_factory=dict, validate_default=True)
 
 
 class ModelSection(_Section):
@@ -64,7 +70,7 @@ class ReopenSection(_Section):
 
 class OpenCVSource(_Section):
     type: Literal["opencv"]
-    url: Annotated[str, Field(min_length=1)] | Annotated[int, Field(ge=0)]
+    url: str | int
     width: int | None = Field(default=None, gt=0)
     height: int | None = Field(default=None, gt=0)
     fps: float | None = Field(default=None, gt=0)
@@ -89,8 +95,12 @@ class OpenCVSource(_Section):
 def normalize_capture_url(value: str | int, info: ValidationInfo) -> str | int:
     """A device index, ``/dev/videoN``, a stream URL or an existing video file (made absolute)."""
     if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"a device index is 0 or more, got {value}")
         return value
     text = value.strip()
+    if not text:
+        raise ValueError("empty camera URL")
     if text.isdigit():
         return int(text)
     if _DEVICE_RE.match(text):
@@ -150,7 +160,7 @@ class CameraSection(_Section):
     enabled: bool = True
     source: SourceSection
     queue_size: int = Field(default=2, ge=1, le=64)
-    reopen: ReopenSection = Field(default_factory=ReopenSection)
+    reopen: ReopenSection = _section()
 
 
 class EventsSection(_Section):
@@ -183,7 +193,7 @@ class HttpOutput(_Section):
 
 class EventLogOutput(_Section):
     enabled: bool = True
-    path: Path = Path("var/events.jsonl")
+    path: Path = Field(default=Path("var/events.jsonl"), validate_default=True)
     max_bytes: int = Field(default=10_000_000, ge=1024)
     backups: int = Field(default=5, ge=0, le=1000)
     fsync: Literal["always", "interval", "never"] = "interval"
@@ -212,7 +222,7 @@ class MqttOutput(_Section):
 
 class SnapshotOutput(_Section):
     enabled: bool = False
-    dir: Path = Path("var/snapshots")
+    dir: Path = Field(default=Path("var/snapshots"), validate_default=True)
     jpeg_quality: int = Field(default=85, ge=1, le=100)
     min_interval_s: float = Field(default=1.0, ge=0)
     max_files: int = Field(default=1000, ge=1)
@@ -226,11 +236,11 @@ class SnapshotOutput(_Section):
 class OutputsSection(_Section):
     frame_queue_size: int = Field(default=2, ge=1, le=1000)
     event_queue_size: int = Field(default=1000, ge=1, le=1_000_000)
-    preview: PreviewOutput = Field(default_factory=PreviewOutput)
-    http: HttpOutput = Field(default_factory=HttpOutput)
-    event_log: EventLogOutput = Field(default_factory=EventLogOutput)
-    mqtt: MqttOutput = Field(default_factory=MqttOutput)
-    snapshots: SnapshotOutput = Field(default_factory=SnapshotOutput)
+    preview: PreviewOutput = _section()
+    http: HttpOutput = _section()
+    event_log: EventLogOutput = _section()
+    mqtt: MqttOutput = _section()
+    snapshots: SnapshotOutput = _section()
 
 
 class ServiceSection(_Section):
@@ -241,12 +251,12 @@ class ServiceSection(_Section):
 
 class DaemonConfig(_Section):
     model: ModelSection
-    worker: WorkerSection = Field(default_factory=WorkerSection)
+    worker: WorkerSection = _section()
     cameras: list[CameraSection] = Field(min_length=1)
-    events: EventsSection = Field(default_factory=EventsSection)
-    draw: DrawSection = Field(default_factory=DrawSection)
-    outputs: OutputsSection = Field(default_factory=OutputsSection)
-    service: ServiceSection = Field(default_factory=ServiceSection)
+    events: EventsSection = _section()
+    draw: DrawSection = _section()
+    outputs: OutputsSection = _section()
+    service: ServiceSection = _section()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def enabled_cameras(self) -> list[CameraSection]:

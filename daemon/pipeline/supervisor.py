@@ -261,12 +261,7 @@ class WorkerSupervisor:
 
 
 def _kill(proc: Any) -> None:
-    """Make sure a worker process is gone (terminate, then kill)."""
-    if proc is None:
-        return
-    if proc.is_alive():
-        proc.terminate()
-        proc.join(2.0)
-    if proc.is_alive():
+    """Make sure a worker process is gone (SIGKILL: the worker ignores SIGTERM by design)."""
+    if proc is not None and proc.is_alive():
         proc.kill()
-        proc.join(2.0)
+        proc.join(5.0)
