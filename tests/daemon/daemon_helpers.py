@@ -50,10 +50,10 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
         time.sleep(interval)
 
 
-def daemon_config(model: Path, video: Path, **sections: Any) -> dict[str, Any]:
+def daemon_config(model_path: Path, video: Path, **sections: Any) -> dict[str, Any]:
     """A daemon config dict: one camera ``cam`` reading ``video``; ``sections`` are merged."""
     config: dict[str, Any] = {
-        "model": {"path": str(model), "num_threads": 2, "min_score": 0.5},
+        "model": {"path": str(model_path), "num_threads": 2, "min_score": 0.5},
         "cameras": [{"name": "cam", "source": {"type": "opencv", "url": str(video),
                                                "realtime": False}}],
         "events": {"min_score": 0.5},
@@ -147,3 +147,11 @@ class DaemonProcess:
 
     def stats(self) -> dict[str, Any]:
         return json.loads(self.stats_path.read_text(encoding="utf-8"))
+
+
+def run_cli(*args: object, cwd: Path, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+    """``d2stream ARGS`` from this checkout (whatever ``cwd`` is), output captured."""
+    return subprocess.run([sys.executable, "-m", "daemon.cli.main", *map(str, args)], cwd=cwd,
+                          env=env or subprocess_env(), capture_output=True, text=True,
+                          timeout=timeout)
