@@ -96,7 +96,8 @@ def _panoptic_settings(cfg) -> dict:
     c = cfg.MODEL.PANOPTIC_FPN.COMBINE
     return {"enabled": bool(c.ENABLED), "overlap_thresh": float(c.OVERLAP_THRESH),
             "stuff_area_limit": int(c.STUFF_AREA_LIMIT),
-            "instances_confidence_thresh": float(c.INSTANCES_CONFIDENCE_THRESH)}
+            "instances_confidence_thresh": float(c.INSTANCES_CONFIDENCE_THRESH),
+            "sem_seg_stride": int(cfg.MODEL.SEM_SEG_HEAD.COMMON_STRIDE)}
 
 
 def build_onnx(cfg, state: Mapping[str, np.ndarray], *, class_names: Sequence[str] | None = None,
