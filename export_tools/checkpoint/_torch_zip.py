@@ -155,6 +155,11 @@ class TorchZipReader:
         self._storages[key] = storage
         return storage
 
+    @property
+    def storage_keys(self) -> frozenset[str]:
+        """Keys of every storage the pickle referenced (after ``load``)."""
+        return frozenset(self._storages)
+
     def load(self) -> Any:
         """The unpickled top-level object; tensors in it are ``TensorRef`` placeholders."""
         data = self._read_entry(f"{self._prefix}/data.pkl")
@@ -166,7 +171,7 @@ class TorchZipReader:
             try:
                 ref.check_extent()
             except CheckpointError as exc:
-                raise CheckpointError(f"tensor '{name}': {exc}") from None
+                raise CheckpointError(f"tensor {short_text(name, 200)}: {exc}") from None
         total = sum(ref.loaded_nbytes for ref in tensors.values())
         if total > self._max_bytes:
             raise CheckpointError(

@@ -82,7 +82,7 @@ def test_array_bytes_equal_the_raw_storage_entry(fixtures_dir: Path) -> None:
 def _model_and_other_storage_keys(path: Path) -> tuple[set[str], set[str]]:
     with TorchZipReader(str(path), 2**32) as reader:
         top = reader.load()
-        every = set(reader._storages)
+        every = set(reader.storage_keys)
     model = {ref.storage.key for ref in top["model"].values()}
     return model, every - model
 
