@@ -20,6 +20,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("daemon.cli.export_cmd", "export a Detectron2 config + checkpoint to ONNX"),
     "predict": ("daemon.cli.predict_cmd", "run an exported model on image files or folders"),
     "bench": ("daemon.cli.bench_cmd", "measure latency and memory of an exported model"),
+    "eval": ("daemon.cli.eval_cmd", "COCO box/mask/keypoint AP of an exported model"),
+    "verify": ("daemon.cli.verify_cmd", "compare an exported model with the Detectron2 original"),
+    "zoo": ("daemon.cli.zoo_cmd", "list, download and export official Detectron2 zoo models"),
 }
 
 EXIT_OK = 0
