@@ -1,1 +1,1 @@
-"""Desktop side: Detectron2 YAML config + checkpoint -> standard ONNX, without torch or detectron2."""
+"""Desktop side: Detectron2 YAML config + checkpoint -> standard ONNX, no torch or detectron2."""

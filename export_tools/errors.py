@@ -15,7 +15,8 @@ class ConfigError(ExportError):
     exit_code = 2
 
     def __init__(self, message: str, key: str | None = None, file: str | None = None) -> None:
-        where = ", ".join(p for p in (f"file {file}" if file else "", f"key {key}" if key else "") if p)
+        parts = (f"file {file}" if file else "", f"key {key}" if key else "")
+        where = ", ".join(p for p in parts if p)
         super().__init__(f"{where}: {message}" if where else message)
         self.key = key
         self.file = file

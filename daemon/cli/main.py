@@ -20,10 +20,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("daemon.cli.export_cmd", "export a Detectron2 config + checkpoint to ONNX"),
     "predict": ("daemon.cli.predict_cmd", "run an exported model on image files or folders"),
     "bench": ("daemon.cli.bench_cmd", "measure latency and memory of an exported model"),
-    "eval": ("daemon.cli.eval_cmd", "COCO box/mask/keypoint AP of an exported model"),
-    "verify": ("daemon.cli.verify_cmd", "compare an exported model with the Detectron2 original"),
-    "zoo": ("daemon.cli.zoo_cmd", "list, download and export official Detectron2 zoo models"),
-}
+}  # further subcommands are registered below, one line each
+SUBCOMMANDS["eval"] = ("daemon.cli.eval_cmd", "COCO box/mask/keypoint AP of an exported model")
+SUBCOMMANDS["verify"] = ("daemon.cli.verify_cmd", "compare an exported model with Detectron2's")
+SUBCOMMANDS["zoo"] = ("daemon.cli.zoo_cmd", "list, download, export official Detectron2 models")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"d2stream {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module, help_text) in SUBCOMMANDS.items():
+    for name, (_module, help_text) in SUBCOMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
 

@@ -1,0 +1,100 @@
+"""``d2stream bench``: latency percentiles of the graph and of post-processing, and peak memory."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import resource
+import sys
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from daemon.errors import D2StreamError
+from daemon.inference.predictor import Predictor, postprocess
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="exported .onnx model")
+    parser.add_argument("--size", default="800x1067", metavar="HxW",
+                        help="network input size (default 800x1067)")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    parser.add_argument("--runs", type=int, default=10, help="timed runs (default 10)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
+    parser.add_argument("--image", help="an image to use instead of synthetic shapes")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError as exc:
+        raise D2StreamError(f"--size: expected HxW such as 800x1067, got {text!r}") from exc
+    if h < 1 or w < 1:
+        raise D2StreamError(f"--size: sizes must be positive, got {text!r}")
+    return h, w
+
+
+def synthetic_scene(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A BGR scene of coloured shapes (deterministic)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    img = np.full((h, w, 3), 127, np.uint8)
+    for _ in range(12):
+        color = tuple(int(c) for c in rng.integers(0, 255, 3))
+        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+        r = int(rng.integers(10, max(11, min(h, w) // 6)))
+        cv2.circle(img, (x, y), r, color, -1) if rng.random() < 0.5 else cv2.rectangle(
+            img, (x - r, y - r), (x + r, y + r), color, -1)
+    return img
+
+
+def percentiles(values: list[float]) -> str:
+    arr = np.asarray(values) * 1000.0
+    return (f"p50 {np.percentile(arr, 50):8.1f} ms  p90 {np.percentile(arr, 90):8.1f} ms  "
+            f"mean {arr.mean():8.1f} ms")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        h, w = parse_size(args.size)
+        predictor = Predictor(args.model, num_threads=args.threads, min_size=min(h, w),
+                              max_size=max(h, w))
+    except D2StreamError as exc:
+        log.error("%s", exc)
+        return 2
+    if args.image:
+        from daemon.inference.image_io import read_image_bgr
+
+        image = read_image_bgr(args.image)
+    else:
+        image = synthetic_scene(h, w)
+    net_input = predictor.preprocess(image)
+    graph_t, post_t, counts = [], [], []
+    for i in tqdm(range(args.warmup + args.runs), desc="bench", file=sys.stderr):
+        t0 = time.perf_counter()
+        raw = predictor.run_network(net_input)
+        t1 = time.perf_counter()
+        compact = postprocess(raw, tuple(net_input.shape[2:]), image.shape[:2],
+                              predictor.metadata)
+        inst = compact.to_instances()
+        t2 = time.perf_counter()
+        if i >= args.warmup:
+            graph_t.append(t1 - t0)
+            post_t.append(t2 - t1)
+            counts.append(len(inst))
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    out = sys.stdout
+    out.write(f"model      {args.model} ({predictor.metadata.meta_architecture})\n")
+    out.write(f"input      {net_input.shape[2]}x{net_input.shape[3]}  threads "
+              f"{args.threads or 'default'}  runs {args.runs}\n")
+    out.write(f"graph      {percentiles(graph_t)}\n")
+    label = "paste+post" if predictor.metadata.has_masks else "postprocess"
+    out.write(f"{label:<10} {percentiles(post_t)}\n")
+    out.write(f"total      {percentiles([a + b for a, b in zip(graph_t, post_t)])}\n")
+    out.write(f"detections {np.mean(counts):.1f} per image\n")
+    out.write(f"peak RSS   {peak_mb:.0f} MB\n")
+    return 0

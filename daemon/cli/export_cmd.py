@@ -1,0 +1,55 @@
+"""``d2stream export``: Detectron2 config + checkpoint -> ONNX (imports ``export_tools`` lazily)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from daemon.errors import D2StreamError
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config-file", required=True, metavar="C",
+                        help="Detectron2 YAML config (model-zoo file or a training run's dump)")
+    parser.add_argument("--weights", required=True, metavar="W",
+                        help="checkpoint: .pth (torch zip) or model-zoo .pkl")
+    parser.add_argument("--output", "-o", required=True, metavar="M.onnx",
+                        help="ONNX file to write")
+    parser.add_argument("--classes", metavar="NAMES",
+                        help="class names: a text file (one per line) or a comma-separated list")
+    parser.add_argument("--keypoints", metavar="NAMES",
+                        help="keypoint names: a text file or a comma-separated list")
+    parser.add_argument("--stuff-classes", metavar="NAMES",
+                        help="panoptic stuff class names: a text file or a comma-separated list")
+    parser.add_argument("--name", help="model name stored in the metadata")
+    parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
+                        help="config overrides KEY VALUE ... (as Detectron2's tools)")
+
+
+def read_names(spec: str | None) -> list[str] | None:
+    """Names from a file (one per line) or a comma-separated list."""
+    if not spec:
+        return None
+    path = Path(spec)
+    if path.is_file():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [ln.strip() for ln in lines if ln.strip()]
+    return [n.strip() for n in spec.split(",") if n.strip()]
+
+
+def run(args: argparse.Namespace) -> int:
+    from export_tools.export import export_model  # lazy: desktop-only dependency
+
+    try:
+        out = export_model(args.config_file, args.weights, args.output, opts=args.opts,
+                           class_names=read_names(args.classes), model_name=args.name,
+                           keypoint_names=read_names(args.keypoints),
+                           stuff_classes=read_names(args.stuff_classes))
+    except D2StreamError as exc:
+        log.error("%s", exc)
+        return exc.exit_code
+    log.info("exported %s", out)
+    return 0

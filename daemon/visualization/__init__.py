@@ -1,0 +1,5 @@
+"""Drawing detections for people: annotated images, preview frames, MJPEG frames."""
+
+from daemon.visualization.draw import draw_instances
+
+__all__ = ["draw_instances"]

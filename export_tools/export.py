@@ -1,0 +1,140 @@
+"""Detectron2 config + checkpoint -> a self-describing, standard-domain ONNX file."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from daemon import __version__
+from daemon.inference.metadata import COCO_CLASSES, ModelMetadata
+from export_tools.errors import ExportError
+from export_tools.modeling.meta_arch import build_model_graph
+from export_tools.modeling.weights import WeightStore
+
+log = logging.getLogger(__name__)
+
+COCO_KEYPOINTS = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+    "right_knee", "left_ankle", "right_ankle",
+)
+COCO_SKELETON = (
+    ("left_ear", "left_eye"), ("right_ear", "right_eye"), ("left_eye", "nose"),
+    ("nose", "right_eye"), ("left_shoulder", "right_shoulder"), ("left_shoulder", "left_elbow"),
+    ("right_shoulder", "right_elbow"), ("left_elbow", "left_wrist"),
+    ("right_elbow", "right_wrist"), ("left_hip", "right_hip"), ("left_hip", "left_knee"),
+    ("right_hip", "right_knee"), ("left_knee", "left_ankle"), ("right_knee", "right_ankle"),
+    ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"),
+)
+
+
+def num_thing_classes(cfg) -> int:
+    if cfg.MODEL.META_ARCHITECTURE == "RetinaNet":
+        return int(cfg.MODEL.RETINANET.NUM_CLASSES)
+    return int(cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+
+
+def resolve_class_names(cfg, class_names: Sequence[str] | None) -> list[str]:
+    """Given names, COCO's for an 80-class model, else ``class_0..``; the count must match."""
+    k = num_thing_classes(cfg)
+    if class_names:
+        names = [str(n) for n in class_names]
+        if len(names) != k:
+            raise ExportError(f"--classes gives {len(names)} names but the model has {k} classes")
+        return names
+    if k == len(COCO_CLASSES):
+        return list(COCO_CLASSES)
+    return [f"class_{i}" for i in range(k)]
+
+
+def build_metadata(cfg, class_names: list[str], outputs: list[str], model_name: str,
+                   keypoint_names: Sequence[str] | None = None,
+                   stuff_classes: Sequence[str] | None = None) -> ModelMetadata:
+    arch = cfg.MODEL.META_ARCHITECTURE
+    heads = cfg.MODEL.RETINANET if arch == "RetinaNet" else cfg.MODEL.ROI_HEADS
+    kp_names, skeleton = _keypoint_names(cfg, keypoint_names)
+    return ModelMetadata(
+        model_name=model_name,
+        meta_architecture=arch,
+        class_names=class_names,
+        input_format=cfg.INPUT.FORMAT,
+        min_size_test=int(cfg.INPUT.MIN_SIZE_TEST),
+        max_size_test=int(cfg.INPUT.MAX_SIZE_TEST),
+        score_thresh=float(heads.SCORE_THRESH_TEST),
+        nms_thresh=float(heads.NMS_THRESH_TEST),
+        detections_per_image=int(cfg.TEST.DETECTIONS_PER_IMAGE),
+        outputs=outputs,
+        exporter_version=__version__,
+        keypoint_names=kp_names,
+        keypoint_connections=skeleton,
+        stuff_classes=list(stuff_classes or []),
+        panoptic=_panoptic_settings(cfg),
+    )
+
+
+def _keypoint_names(cfg, names: Sequence[str] | None) -> tuple[list[str], list[list[str]]]:
+    if not cfg.MODEL.KEYPOINT_ON:
+        return [], []
+    k = int(cfg.MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS)
+    if names:
+        if len(names) != k:
+            raise ExportError(f"--keypoints gives {len(names)} names but the model has {k}")
+        return list(names), []
+    if k == len(COCO_KEYPOINTS):
+        return list(COCO_KEYPOINTS), [list(p) for p in COCO_SKELETON]
+    return [f"keypoint_{i}" for i in range(k)], []
+
+
+def _panoptic_settings(cfg) -> dict:
+    if cfg.MODEL.META_ARCHITECTURE != "PanopticFPN":
+        return {}
+    c = cfg.MODEL.PANOPTIC_FPN.COMBINE
+    return {"enabled": bool(c.ENABLED), "overlap_thresh": float(c.OVERLAP_THRESH),
+            "stuff_area_limit": int(c.STUFF_AREA_LIMIT),
+            "instances_confidence_thresh": float(c.INSTANCES_CONFIDENCE_THRESH)}
+
+
+def build_onnx(cfg, state: Mapping[str, np.ndarray], *, class_names: Sequence[str] | None = None,
+               model_name: str = "model", source: str = "checkpoint",
+               keypoint_names: Sequence[str] | None = None,
+               stuff_classes: Sequence[str] | None = None) -> onnx.ModelProto:
+    """Build and check the ONNX model for a loaded config and state dict."""
+    weights = WeightStore(state, source=source)
+    graph, _ = build_model_graph(cfg, weights, model_name)
+    weights.finish()
+    names = resolve_class_names(cfg, class_names)
+    outputs = [o.name for o in graph.outputs]
+    meta = build_metadata(cfg, names, outputs, model_name, keypoint_names, stuff_classes)
+    model = graph.build(meta.to_props(), doc=f"{model_name} exported by d2stream {__version__}")
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def export_model(config_file: str | os.PathLike, weights: str | os.PathLike,
+                 output: str | os.PathLike, *, opts: Sequence[str] | None = None,
+                 class_names: Sequence[str] | None = None, model_name: str | None = None,
+                 keypoint_names: Sequence[str] | None = None,
+                 stuff_classes: Sequence[str] | None = None) -> Path:
+    """Read ``config_file`` (+ ``opts``) and ``weights``; write the ONNX model to ``output``."""
+    from export_tools.checkpoint import load_checkpoint
+    from export_tools.config import check_supported, load_config
+
+    cfg = load_config(config_file, opts)
+    check_supported(cfg)
+    state, info = load_checkpoint(weights)
+    name = model_name or Path(config_file).parent.name or Path(config_file).stem
+    model = build_onnx(cfg, state, class_names=class_names, model_name=name, source=str(weights),
+                       keypoint_names=keypoint_names, stuff_classes=stuff_classes)
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    onnx.save(model, str(tmp))
+    os.replace(tmp, out)
+    log.info("wrote %s (%.1f MB, %d nodes)", out, out.stat().st_size / 1e6,
+             len(model.graph.node))
+    return out

@@ -1,0 +1,72 @@
+"""Box inference of Fast R-CNN: probabilities, per-class decoding, threshold, NMS, top-k."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from export_tools.graph import GraphBuilder, Tensor
+from export_tools.modeling.box_regression import apply_deltas, clip_boxes
+from export_tools.modeling.nms import batched_nms
+
+
+@dataclass(frozen=True)
+class BoxInferenceSpec:
+    num_classes: int
+    score_thresh: float
+    nms_thresh: float
+    detections_per_image: int
+    use_sigmoid: bool = False
+
+    @classmethod
+    def from_config(cls, cfg) -> BoxInferenceSpec:
+        return cls(int(cfg.MODEL.ROI_HEADS.NUM_CLASSES),
+                   float(cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST),
+                   float(cfg.MODEL.ROI_HEADS.NMS_THRESH_TEST),
+                   int(cfg.TEST.DETECTIONS_PER_IMAGE),
+                   bool(cfg.MODEL.ROI_BOX_HEAD.USE_SIGMOID_CE))
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Graph values of the final detections at network scale."""
+
+    boxes: Tensor  # (D, 4)
+    scores: Tensor  # (D,)
+    classes: Tensor  # (D,) int64
+
+
+def predict_probs(g: GraphBuilder, logits: Tensor, use_sigmoid: bool) -> Tensor:
+    """``(R, K + 1)`` class probabilities."""
+    return g.op("Sigmoid" if use_sigmoid else "Softmax", [logits], hint="probs",
+                **({} if use_sigmoid else {"axis": -1}))
+
+
+def predict_boxes(g: GraphBuilder, deltas: Tensor, proposals: Tensor, weights,
+                  num_reg: int) -> Tensor:
+    """Decoded boxes ``(R, num_reg, 4)`` for ``deltas (R, 4 * num_reg)``."""
+    d = g.reshape(deltas, [0, num_reg, 4], hint="deltas")
+    return apply_deltas(g, d, g.unsqueeze(proposals, [1]), weights)
+
+
+def fast_rcnn_inference(g: GraphBuilder, boxes: Tensor, probs: Tensor, image_hw: Tensor,
+                        spec: BoxInferenceSpec, num_reg: int) -> Detections:
+    """``boxes (R, num_reg, 4)``, ``probs (R, K + 1)`` -> final detections."""
+    k = spec.num_classes
+    with g.scope("box_inference"):
+        boxes = clip_boxes(g, boxes, image_hw)
+        scores = g.slice(probs, [0], [k], [1], hint="fg_scores")  # drop background: (R, K)
+        # Candidates: every (proposal, class) above the threshold, row-major like nonzero().
+        nz = g.op("NonZero", [g.op("Greater", [scores, g.f32(spec.score_thresh)])])
+        rows = g.reshape(g.slice(nz, [0], [1], [0]), [-1], hint="rows")
+        cls = g.reshape(g.slice(nz, [1], [2], [0]), [-1], hint="classes")
+        flat = g.op("Add", [g.op("Mul", [rows, g.i64(k)]), cls], hint="flat_idx")
+        cand_scores = g.gather(g.reshape(scores, [-1]), flat, hint="cand_scores")
+        if num_reg == 1:
+            cand_boxes = g.gather(g.reshape(boxes, [-1, 4]), rows, hint="cand_boxes")
+        else:
+            cand_boxes = g.gather(g.reshape(boxes, [-1, 4]), flat, hint="cand_boxes")
+        topk = spec.detections_per_image if spec.detections_per_image >= 0 else None
+        keep = batched_nms(g, cand_boxes, cand_scores, cls, k, spec.nms_thresh, max_keep=topk)
+        return Detections(g.gather(cand_boxes, keep, hint="det_boxes"),
+                          g.gather(cand_scores, keep, hint="det_scores"),
+                          g.gather(cls, keep, hint="det_classes"))
