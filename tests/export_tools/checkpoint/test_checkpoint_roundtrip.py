@@ -150,6 +150,23 @@ def test_bfloat16_becomes_float32(tmp_path: Path) -> None:
     np.testing.assert_allclose(loaded.ravel()[:5], values[:5])
 
 
+@pytest.mark.parametrize("storage_type", ["BFloat16Storage", "BoolStorage", "HalfStorage"])
+def test_transposed_views_of_converted_dtypes(tmp_path: Path, storage_type: str) -> None:
+    raw = np.array([[0, 1, 1], [1, 0, 1]], dtype=np.uint8)  # (2, 3), also as 16-bit below
+    if storage_type == "BoolStorage":
+        data, expected = raw.tobytes(), raw.T.astype(bool)
+    else:
+        words = (raw.astype(np.uint16) * 0x3F80).astype("<u2")  # 1.0 in bfloat16
+        data = words.tobytes()
+        expected = (words.astype(np.uint32) << 16).view(np.float32).T
+        if storage_type == "HalfStorage":
+            expected = words.view(np.float16).T
+    call = tensor(storage_id("0", storage_type, 6), (3, 2), stride=(1, 3))
+    loaded = _load_one(_single_tensor_zip(tmp_path, call, data))
+    assert loaded.dtype == expected.dtype
+    np.testing.assert_array_equal(loaded, expected)
+
+
 def test_untyped_storage_with_v3_dtype(tmp_path: Path) -> None:
     values = np.array([1.0, 2.5, -3.0, 4.0], dtype=np.float16)
     pid = storage_id("0", "UntypedStorage", values.nbytes, module="torch.storage")
