@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -241,3 +242,14 @@ def test_matching_heuristics_flag_and_pathlike(tmp_path: Path) -> None:
     assert info.matching_heuristics and info.extra_keys == ("matching_heuristics",)
     _, info = load_checkpoint(str(path))
     assert info.path == str(path)
+
+
+def test_summary_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    arrays = {"w": np.zeros((1000, 500), np.float32)}
+    path = write_state_dict_zip(tmp_path / "c.pth", arrays, iteration=1)
+    with caplog.at_level(logging.INFO, logger="export_tools.checkpoint"):
+        load_checkpoint(path)
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("export_tools")]
+    assert messages == [
+        f"Loaded checkpoint {path} (torch-zip): 1 tensors, 2.0 MB, extra keys: iteration"
+    ]
