@@ -21,6 +21,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("daemon.cli.predict_cmd", "run an exported model on image files or folders"),
     "bench": ("daemon.cli.bench_cmd", "measure latency and memory of an exported model"),
 }  # further subcommands are registered below, one line each
+SUBCOMMANDS["eval"] = ("daemon.cli.eval_cmd", "COCO box/mask/keypoint AP of an exported model")
+SUBCOMMANDS["verify"] = ("daemon.cli.verify_cmd", "compare an exported model with Detectron2's")
+SUBCOMMANDS["zoo"] = ("daemon.cli.zoo_cmd", "list, download, export official Detectron2 models")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
