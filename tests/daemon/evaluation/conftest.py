@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -46,3 +47,23 @@ def _image_hw(npz: Path) -> tuple[int, int]:
     image = cv2.imread(str(npz.with_name(npz.name.replace("expected_", "image_")).with_suffix(
         ".png")))
     return image.shape[0], image.shape[1]
+
+
+@pytest.fixture(scope="session")
+def exported_model(tmp_path_factory: pytest.TempPathFactory, fixtures: Path):
+    """``exported_model(name) -> Path``: the fixture model exported once per session."""
+    from export_tools.export import export_model  # noqa: PLC0415 - desktop side
+
+    out_dir = tmp_path_factory.mktemp("exported")
+    done: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in done:
+            folder = fixtures / name
+            manifest = json.loads((folder / "manifest.json").read_text())
+            done[name] = export_model(folder / "config.yaml", folder / "model_final.pth",
+                                      out_dir / f"{name}.onnx",
+                                      class_names=manifest["thing_classes"], model_name=name)
+        return done[name]
+
+    return get
