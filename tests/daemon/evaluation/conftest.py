@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
@@ -50,20 +49,6 @@ def _image_hw(npz: Path) -> tuple[int, int]:
 
 
 @pytest.fixture(scope="session")
-def exported_model(tmp_path_factory: pytest.TempPathFactory, fixtures: Path):
-    """``exported_model(name) -> Path``: the fixture model exported once per session."""
-    from export_tools.export import export_model  # noqa: PLC0415 - desktop side
-
-    out_dir = tmp_path_factory.mktemp("exported")
-    done: dict[str, Path] = {}
-
-    def get(name: str) -> Path:
-        if name not in done:
-            folder = fixtures / name
-            manifest = json.loads((folder / "manifest.json").read_text())
-            done[name] = export_model(folder / "config.yaml", folder / "model_final.pth",
-                                      out_dir / f"{name}.onnx",
-                                      class_names=manifest["thing_classes"], model_name=name)
-        return done[name]
-
-    return get
+def exported_model(export_fixture_model):
+    """``exported_model(name) -> Path``: the suite-wide export of a fixture model (once)."""
+    return export_fixture_model
