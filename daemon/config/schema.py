@@ -170,8 +170,6 @@ class EventsSection(_Section):
 
 class DrawSection(_Section):
     min_score: float = Field(default=0.5, ge=0.0, le=1.0)
-    boxes: bool = True
-    labels: bool = True
     masks: bool = True
     keypoints: bool = True
     fps: bool = True

@@ -33,11 +33,17 @@ TICK_S = 0.1
 
 
 class Pipeline:
-    """One daemon run. ``run()`` blocks; ``stop`` (an Event) ends it from any thread."""
+    """One daemon run. ``run()`` blocks; ``stop`` (an Event) ends it from any thread.
+
+    ``extra_sinks`` are :class:`Sink` objects of your own (Python API): each gets every
+    :class:`FrameResult` in its own thread, like the built-in outputs.
+    """
 
     def __init__(self, config: DaemonConfig, notifier: Notifier | None = None,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None,
+                 extra_sinks: list[Sink] | None = None) -> None:
         self.config = config
+        self.extra_sinks = list(extra_sinks or [])
         self.stop = stop or threading.Event()
         self.notifier = notifier or Notifier()
         self.hub = FrameHub()
@@ -84,7 +90,9 @@ class Pipeline:
         self._create_producers()
         for producer in self.producers:
             producer.open_initial()
-        self.sinks = build_sinks(cfg, self.metrics, self.stop.set)
+        for sink in self.extra_sinks:
+            sink.metrics = sink.metrics or self.metrics
+        self.sinks = build_sinks(cfg, self.metrics, self.stop.set) + self.extra_sinks
         for sink in self.sinks:
             sink.start()
         for producer in self.producers:
@@ -131,11 +139,16 @@ class Pipeline:
     def _main_loop(self) -> None:
         monitor = ServiceMonitor(self.notifier, self.metrics, self.config.service.status_interval_s,
                                  self.config.service.watchdog)
+        gui = [sink for sink in self.sinks if sink.main_thread]
         while not self.stop.is_set() and not self.finished.is_set():
             if not self.metrics.ready and self.metrics.progress()[0] > 0:
                 self.metrics.set_ready()
             monitor.tick()
-            self.stop.wait(TICK_S)
+            if gui:
+                for sink in gui:  # the preview window: GUI calls stay in this thread
+                    sink.run_once(TICK_S / len(gui))
+            else:
+                self.stop.wait(TICK_S)
         if self.finished.is_set():
             log.info("every source has ended")
 

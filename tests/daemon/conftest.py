@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -79,20 +78,23 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, i
 
 @pytest.fixture(scope="session")
 def xvfb_display() -> Iterator[str]:
-    """A private Xvfb server: its ``DISPLAY`` value."""
+    """A private Xvfb server: its ``DISPLAY`` value.
+
+    Xvfb picks a free display number itself (``-displayfd``) and reports it once it accepts
+    connections, so test sessions running side by side never share or steal a display.
+    ``-noreset`` keeps it from resetting when the last client (a screenshot) disconnects.
+    """
     binary = require_program("Xvfb")
-    for number in range(90, 140):
-        if not Path(f"/tmp/.X11-unix/X{number}").exists() and \
-                not Path(f"/tmp/.X{number}-lock").exists():
-            break
-    display = f":{number}"
-    proc = subprocess.Popen([binary, display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen([binary, "-displayfd", str(write_fd), "-screen", "0", "1024x768x24",
+                             "-nolisten", "tcp", "-noreset"], pass_fds=(write_fd,),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if not wait_until(lambda: Path(f"/tmp/.X11-unix/X{number}").exists()
-                      or proc.poll() is not None, 15) or proc.poll() is not None:
-        pytest.fail(f"Xvfb did not start on {display}", pytrace=False)
-    time.sleep(0.2)
-    yield display
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        number = pipe.readline().strip()  # empty when Xvfb exits without a display
+    if not number.isdigit() or proc.poll() is not None:
+        pytest.fail("Xvfb did not start", pytrace=False)
+    yield f":{number}"
     proc.terminate()
     proc.wait(10)
 
