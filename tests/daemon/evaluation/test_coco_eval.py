@@ -138,3 +138,17 @@ def test_bad_annotation_file_is_reported(tmp_path):
     bad.write_text('{"images": []}')
     with pytest.raises(EvaluationError, match="not a COCO annotation file"):
         CocoDataset(bad)
+
+
+def test_eval_cli_errors_are_one_line(exported_model, shapes_val, tmp_path, caplog):
+    from daemon.cli.main import main
+
+    model = str(exported_model("faster_rcnn_R_50_FPN"))
+    missing = tmp_path / "nope.json"
+    assert main(["eval", model, "--coco-json", str(missing), "--images",
+                 str(shapes_val / "images"), "--no-progress"]) == 1
+    assert main(["eval", model, "--coco-json", str(shapes_val / "annotations.json"), "--images",
+                 str(tmp_path / "no_images"), "--no-progress"]) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2 and all("\n" not in e for e in errors)
+    assert str(missing) in errors[0] and "no_images" in errors[1]
