@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="class names: a text file (one per line) or a comma-separated list")
     parser.add_argument("--keypoints", metavar="NAMES",
                         help="keypoint names: a text file or a comma-separated list")
+    parser.add_argument("--keypoint-connections", metavar="PAIRS",
+                        help="skeleton lines to draw: comma-separated name pairs such as "
+                             "'apex-left,left-right,right-apex' (COCO's 17 keypoints: automatic)")
     parser.add_argument("--stuff-classes", metavar="NAMES",
                         help="panoptic stuff class names: a text file or a comma-separated list")
     parser.add_argument("--name", help="model name stored in the metadata")
@@ -44,6 +47,12 @@ def read_names(spec: str | None) -> list[str] | None:
     return [n.strip() for n in spec.split(",") if n.strip()]
 
 
+def read_pairs(spec: str | None) -> list[list[str]] | None:
+    """``"a-b,b-c"`` (or a file with one ``a-b`` per line) -> ``[["a", "b"], ["b", "c"]]``."""
+    names = read_names(spec)
+    return None if names is None else [n.split("-", 1) for n in names]
+
+
 def run(args: argparse.Namespace) -> int:
     if args.model_zoo:
         from daemon.cli.zoo_cmd import export_from_zoo  # lazy: desktop-only dependency
@@ -58,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         out = export_model(args.config_file, args.weights, args.output, opts=args.opts,
                            class_names=read_names(args.classes), model_name=args.name,
                            keypoint_names=read_names(args.keypoints),
-                           stuff_classes=read_names(args.stuff_classes))
+                           stuff_classes=read_names(args.stuff_classes),
+                           keypoint_connections=read_pairs(args.keypoint_connections))
     except D2StreamError as exc:
         log.error("%s", exc)
         return exc.exit_code

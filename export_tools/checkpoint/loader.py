@@ -59,7 +59,7 @@ class _Selected:
     author: str | None
 
 
-def _sniff(path: str, head: bytes) -> str:
+def _sniff(head: bytes) -> str:
     """``FORMAT_TORCH_ZIP`` or ``FORMAT_PICKLE`` from the first bytes; CheckpointError otherwise."""
     if not head:
         raise CheckpointError("the file is empty")
@@ -161,7 +161,7 @@ def _read_pickle_file(path: str, max_bytes: int) -> Any:
 
 def _load(path: str, max_bytes: int) -> tuple[str, _Selected, dict[str, np.ndarray]]:
     with open(path, "rb") as handle:
-        fmt = _sniff(path, handle.read(512))
+        fmt = _sniff(handle.read(512))
     if fmt == FORMAT_TORCH_ZIP:
         with TorchZipReader(path, max_bytes) as reader:
             selected = _select_torch(reader.load())

@@ -131,3 +131,10 @@ def linear(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, in_dim: int,
 def max_pool(g: GraphBuilder, x: Tensor, kernel: int, stride: int, padding: int) -> Tensor:
     return g.op("MaxPool", [x], kernel_shape=[kernel, kernel], strides=[stride, stride],
                 pads=[padding] * 4, hint="maxpool")
+
+
+def upsample_bilinear(g: GraphBuilder, x: Tensor, scale: float, hint: str = "upsample") -> Tensor:
+    """``F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)`` on NCHW."""
+    scales = g.const(np.asarray([1.0, 1.0, scale, scale], np.float32), f"scale{scale:g}x")
+    return g.op("Resize", [x, None, scales], mode="linear",
+                coordinate_transformation_mode="pytorch_half_pixel", hint=hint)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from export_tools.checkpoint import CheckpointError, load_checkpoint
 from tests.export_tools.checkpoint.checkpoint_writers import (
@@ -23,6 +25,7 @@ from tests.export_tools.checkpoint.checkpoint_writers import (
     patch_central_size,
     storage_id,
     tensor,
+    write_state_dict_zip,
     write_torch_zip,
 )
 
@@ -220,3 +223,32 @@ def test_invalid_tensor_geometry(tmp_path: Path, size, stride, offset) -> None:
         _zip_with(tmp_path, OrderedDict(w=call), {"0": bytes(16)}),
         r"tensor (size|stride|storage offset)",
     )
+
+
+def _valid_sources(tmp_path: Path) -> list[bytes]:
+    import pickle
+
+    arrays = {"a.w": np.arange(24, dtype=np.float32).reshape(2, 3, 4), "b": np.arange(2)}
+    zipped = write_state_dict_zip(tmp_path / "base.pth", arrays, optimizer={"s": 1}, iteration=3)
+    pickles = [pickle.dumps({"model": arrays, "__author__": "x"}, protocol=p) for p in (2, 4, 5)]
+    return [zipped.read_bytes(), *pickles]
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@given(data=st.data())
+def test_damaged_files_only_raise_checkpoint_error(tmp_path_factory, data) -> None:
+    """Random byte damage to valid files: either a clean load or a CheckpointError, nothing else."""
+    work = tmp_path_factory.mktemp("fuzz")
+    sources = _valid_sources(work)
+    blob = bytearray(data.draw(st.sampled_from(sources)))
+    for _ in range(data.draw(st.integers(1, 4))):
+        position = data.draw(st.integers(0, len(blob) - 1))
+        blob[position] = data.draw(st.integers(0, 255))
+    path = work / "damaged.bin"
+    path.write_bytes(bytes(blob))
+    try:
+        state, info = load_checkpoint(path)
+    except CheckpointError as exc:
+        assert str(path) in str(exc) and len(str(exc)) < 1000
+    else:
+        assert info.num_tensors == len(state)

@@ -93,8 +93,8 @@ def test_optimizer_storages_are_never_read(fixtures_dir: Path, tmp_path: Path) -
     assert other_keys, "the fixture should carry optimizer (momentum) storages"
     copy = tmp_path / "model_final.pth"
     shutil.copyfile(original, copy)
-    for key in other_keys:  # reading any of these now fails the zip CRC check
-        corrupt_entry_data(copy, f"archive/data/{key}")
+    # Reading any of these storages now fails the zip CRC check.
+    corrupt_entry_data(copy, *(f"archive/data/{key}" for key in other_keys))
 
     expected, _ = load_checkpoint(original)
     state, info = load_checkpoint(copy)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -150,6 +151,23 @@ def test_bfloat16_becomes_float32(tmp_path: Path) -> None:
     np.testing.assert_allclose(loaded.ravel()[:5], values[:5])
 
 
+@pytest.mark.parametrize("storage_type", ["BFloat16Storage", "BoolStorage", "HalfStorage"])
+def test_transposed_views_of_converted_dtypes(tmp_path: Path, storage_type: str) -> None:
+    raw = np.array([[0, 1, 1], [1, 0, 1]], dtype=np.uint8)  # (2, 3), also as 16-bit below
+    if storage_type == "BoolStorage":
+        data, expected = raw.tobytes(), raw.T.astype(bool)
+    else:
+        words = (raw.astype(np.uint16) * 0x3F80).astype("<u2")  # 1.0 in bfloat16
+        data = words.tobytes()
+        expected = (words.astype(np.uint32) << 16).view(np.float32).T
+        if storage_type == "HalfStorage":
+            expected = words.view(np.float16).T
+    call = tensor(storage_id("0", storage_type, 6), (3, 2), stride=(1, 3))
+    loaded = _load_one(_single_tensor_zip(tmp_path, call, data))
+    assert loaded.dtype == expected.dtype
+    np.testing.assert_array_equal(loaded, expected)
+
+
 def test_untyped_storage_with_v3_dtype(tmp_path: Path) -> None:
     values = np.array([1.0, 2.5, -3.0, 4.0], dtype=np.float16)
     pid = storage_id("0", "UntypedStorage", values.nbytes, module="torch.storage")
@@ -224,3 +242,14 @@ def test_matching_heuristics_flag_and_pathlike(tmp_path: Path) -> None:
     assert info.matching_heuristics and info.extra_keys == ("matching_heuristics",)
     _, info = load_checkpoint(str(path))
     assert info.path == str(path)
+
+
+def test_summary_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    arrays = {"w": np.zeros((1000, 500), np.float32)}
+    path = write_state_dict_zip(tmp_path / "c.pth", arrays, iteration=1)
+    with caplog.at_level(logging.INFO, logger="export_tools.checkpoint"):
+        load_checkpoint(path)
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("export_tools")]
+    assert messages == [
+        f"Loaded checkpoint {path} (torch-zip): 1 tensors, 2.0 MB, extra keys: iteration"
+    ]
