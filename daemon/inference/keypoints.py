@@ -17,6 +17,7 @@ import numpy as np
 
 CUBIC_A = np.float32(-0.75)
 _BAND_ELEMENTS = 1 << 20  # float32 values per row band of the resized heatmaps
+_PRUNE_MIN_PIXELS = 64 * 64  # larger resized heatmaps skip the rows that cannot hold the max
 
 
 def _cubic_near(x: np.ndarray) -> np.ndarray:
@@ -82,17 +83,40 @@ def _row_upper_bounds(cols: np.ndarray, taps: np.ndarray, weights: np.ndarray) -
     return bound + (1e-4 * scale + 1e-6)[:, None]
 
 
+def _argmax_all_rows(cols: np.ndarray, taps: np.ndarray,
+                     weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every output row computed, in bands; for small boxes this is the fastest."""
+    k, out_h, out_w = cols.shape[0], taps.shape[0], cols.shape[2]
+    best = np.full(k, -np.inf, np.float32)
+    best_pos = np.zeros(k, np.int64)
+    band = max(1, _BAND_ELEMENTS // max(1, k * out_w))
+    for y0 in range(0, out_h, band):
+        t, w = taps[y0:y0 + band], weights[y0:y0 + band]
+        block = cols[:, t[:, 0], :] * w[:, 0][None, :, None]  # same operations as _rows
+        for j in range(1, 4):
+            block += cols[:, t[:, j], :] * w[:, j][None, :, None]
+        flat = block.reshape(k, -1)
+        pos = flat.argmax(axis=1)
+        val = flat[np.arange(k), pos]
+        better = val > best  # strictly: an earlier band keeps a tie
+        best[better] = val[better]
+        best_pos[better] = pos[better] + y0 * out_w
+    return best_pos, best
+
+
 def _resized_argmax(maps: np.ndarray, out_h: int, out_w: int) -> tuple[np.ndarray, np.ndarray]:
     """Flat argmax ``(K,)`` and maximum ``(K,)`` of ``maps (K, S, S)`` resized to
     ``(out_h, out_w)``; ties go to the first position in row-major order, as ``torch.argmax``.
 
-    Only rows that can hold the maximum are computed: each keypoint's most promising row gives a
-    value the maximum reaches, and a row whose upper bound stays below it is skipped. The rows
-    that are computed get exactly the values a full resize would give them.
+    For large outputs only rows that can hold the maximum are computed: each keypoint's most
+    promising row gives a value the maximum reaches, and a row whose upper bound stays below it
+    is skipped. Computed rows get exactly the values a full resize would give them.
     """
     k = maps.shape[0]
     cols = _resize_columns(maps, out_w)  # (K, S, out_w)
     taps, weights = bicubic_taps(maps.shape[1], out_h)
+    if out_h * out_w <= _PRUNE_MIN_PIXELS:
+        return _argmax_all_rows(cols, taps, weights)
     upper = _row_upper_bounds(cols, taps, weights)
     first_rows = upper.argmax(axis=1)
     reached = _rows(cols, np.arange(k), first_rows, taps, weights).max(axis=1)

@@ -95,8 +95,11 @@ def _full_resize_argmax(maps: np.ndarray, out_h: int, out_w: int) -> tuple[np.nd
     return pos, flat[np.arange(k), pos]
 
 
+@pytest.mark.parametrize("prune_from", [0, 10**9])  # always prune rows / never
 @pytest.mark.parametrize("kind", ["peaked", "noise", "flat", "plateau"])
-def test_pruned_search_equals_the_full_resize(kind: str) -> None:
+def test_argmax_search_equals_the_full_resize(kind: str, prune_from: int,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kp, "_PRUNE_MIN_PIXELS", prune_from)
     rng = np.random.default_rng(3)
     yy, xx = np.mgrid[0:56, 0:56]
     maps = np.stack([-((yy - cy) ** 2 + (xx - cx) ** 2) / 30.0 + rng.normal(0, 0.05, (56, 56))
