@@ -12,10 +12,14 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config-file", required=True, metavar="C",
+    parser.add_argument("--config-file", metavar="C",
                         help="Detectron2 YAML config (model-zoo file or a training run's dump)")
-    parser.add_argument("--weights", required=True, metavar="W",
+    parser.add_argument("--weights", metavar="W",
                         help="checkpoint: .pth (torch zip) or model-zoo .pkl")
+    parser.add_argument("--model-zoo", metavar="NAME",
+                        help="instead of --config-file/--weights: an official Detectron2 zoo "
+                        "model, e.g. COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x (weights "
+                        "are downloaded into the cache; see `d2stream zoo list`)")
     parser.add_argument("--output", "-o", required=True, metavar="M.onnx",
                         help="ONNX file to write")
     parser.add_argument("--classes", metavar="NAMES",
@@ -50,6 +54,13 @@ def read_pairs(spec: str | None) -> list[list[str]] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.model_zoo:
+        from daemon.cli.zoo_cmd import export_from_zoo  # lazy: desktop-only dependency
+
+        return export_from_zoo(args.model_zoo, Path(args.output))
+    if not (args.config_file and args.weights):
+        log.error("give --config-file and --weights, or --model-zoo NAME")
+        return 2
     from export_tools.export import export_model  # lazy: desktop-only dependency
 
     try:

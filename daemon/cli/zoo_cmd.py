@@ -84,4 +84,11 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def export_from_zoo(name: str, output: Path) -> int:
+    """``d2stream export --model-zoo NAME -o OUT``: same as ``d2stream zoo export``."""
+    args = argparse.Namespace(action="export", name=name, output=output, base_url=None,
+                              offline=None, no_progress=False)
+    return run(args)
+
+
 _ACTIONS = {"list": _list, "show": _show, "download": _download, "export": _export}

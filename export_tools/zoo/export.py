@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from daemon.zoo_cache import zoo_onnx_path
@@ -42,19 +41,19 @@ def export_zoo_model(
     Detectron2's defaults plus the entry's overrides, written beside the weights as
     ``config.yaml`` so the export can be reproduced with ``d2stream export --config-file``.
     """
-    from export_tools.config import load_config  # noqa: PLC0415 - needs the export extra
-    from export_tools.export import export_model  # noqa: PLC0415
+    from export_tools.export import export_model  # noqa: PLC0415 - needs the export extra
 
     entry = get_entry(name)
     weights = fetch_weights(entry, cache=cache, base_url=base_url, offline=offline,
                             progress=progress)
     config_path = entry.write_config(weights.with_name("config.yaml"), weights)
-    cfg = load_config(config_path, [])
     out = Path(output) if output is not None else zoo_onnx_path(entry.name, cache)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    names = list(entry.info.thing_classes) if entry.info.thing_classes else None
-    export_model(cfg, weights, tmp, class_names=names)
-    os.replace(tmp, out)
+    info = entry.info
+    export_model(
+        config_path, weights, out, model_name=entry.name,
+        class_names=list(info.thing_classes) if info.thing_classes else None,
+        keypoint_names=list(info.keypoint_names) if info.keypoint_names else None,
+        stuff_classes=list(info.stuff_classes) if info.stuff_classes else None,
+    )
     logger.info("exported %s -> %s", entry.name, out)
     return out

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from export_tools.config import check_supported, load_config
 from export_tools.zoo.catalog import DEFAULT_BASE_URL, ZooError, all_entries, get_entry
 from export_tools.zoo.generate_catalog import generate
 
@@ -27,6 +28,15 @@ def test_official_entries_cover_the_supported_architectures():
     ):
         assert expected in names
     assert not any("dconv" in n or "/rpn_" in n or "fast_rcnn_" in n for n in names)
+
+
+@pytest.mark.parametrize("name", sorted(OFFICIAL))
+def test_every_official_entry_is_a_supported_config(name, tmp_path):
+    config = OFFICIAL[name].write_config(tmp_path / "config.yaml", tmp_path / "w.pkl")
+    cfg = load_config(config)
+    check_supported(cfg)
+    for key, value in OFFICIAL[name].overrides.items():
+        assert cfg.get(key) == (tuple(value) if isinstance(cfg.get(key), tuple) else value), key
 
 
 @pytest.mark.parametrize("name", sorted(OFFICIAL))
