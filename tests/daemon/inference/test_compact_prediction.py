@@ -36,3 +36,20 @@ def test_select_keeps_per_image_fields(export_fixture_model) -> None:
     full, kept = compact.to_panoptic(), confident.to_panoptic()
     np.testing.assert_array_equal(full.panoptic_seg, kept.panoptic_seg)
     assert full.segments_info == kept.segments_info
+
+
+def test_worker_packing_keeps_semantic_logits(export_fixture_model) -> None:
+    """Packing for the worker pipe filters instances, never the per-image semantic logits."""
+    from daemon.pipeline.worker import pack_prediction, unpack_prediction
+
+    pred = Predictor(export_fixture_model(PANOPTIC))
+    image = cv2.imread(str(require_fixtures() / PANOPTIC / "image_0.png"))
+    compact = pred.predict_compact(image)
+    three = compact.select(np.arange(compact.sem_seg_logits.shape[0]))  # N == C
+    keep = three.scores >= 0.6
+    rebuilt = unpack_prediction(pack_prediction(three, 0.6))
+    assert len(rebuilt) == int(keep.sum()) < len(three)
+    np.testing.assert_array_equal(rebuilt.sem_seg_logits, compact.sem_seg_logits)
+    assert rebuilt.panoptic == compact.panoptic and rebuilt.net_hw == compact.net_hw
+    np.testing.assert_array_equal(rebuilt.to_panoptic().panoptic_seg,
+                                  three.select(keep).to_panoptic().panoptic_seg)
