@@ -115,7 +115,7 @@ def _resized_argmax(maps: np.ndarray, out_h: int, out_w: int) -> tuple[np.ndarra
     k = maps.shape[0]
     cols = _resize_columns(maps, out_w)  # (K, S, out_w)
     taps, weights = bicubic_taps(maps.shape[1], out_h)
-    if out_h * out_w <= _PRUNE_MIN_PIXELS:
+    if out_h * out_w <= _PRUNE_MIN_PIXELS or not np.isfinite(cols).all():
         return _argmax_all_rows(cols, taps, weights)
     upper = _row_upper_bounds(cols, taps, weights)
     first_rows = upper.argmax(axis=1)
