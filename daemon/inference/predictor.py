@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import onnxruntime as ort
@@ -42,6 +43,10 @@ class CompactPrediction:
     padded network input of size ``net_hw``. Small enough to pass between processes.
     """
 
+    #: Fields with one row per instance (``select`` filters them; the others are per image).
+    PER_INSTANCE: ClassVar[tuple[str, ...]] = ("boxes", "scores", "classes", "mask_probs",
+                                               "keypoints")
+
     image_size: tuple[int, int]
     boxes: np.ndarray
     scores: np.ndarray
@@ -55,6 +60,12 @@ class CompactPrediction:
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
+
+    def select(self, keep: np.ndarray) -> CompactPrediction:
+        """The instances picked by ``keep`` (bool mask or indices); per-image fields unchanged."""
+        picked = {name: getattr(self, name)[keep] for name in self.PER_INSTANCE
+                  if getattr(self, name) is not None}
+        return replace(self, **picked)
 
     def to_instances(self, paste: bool = True) -> Instances:
         """Full ``Instances``; masks pasted into the image when ``paste``."""
