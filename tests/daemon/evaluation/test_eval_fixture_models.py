@@ -16,30 +16,14 @@ def _reference() -> dict:
     return json.loads((fixtures_path() / "shapes_val" / "detectron2_ap.json").read_text())
 
 
-# Measured gaps, kept visible (strict: the test fails once the gap is closed, to drop the mark).
-KNOWN_GAPS = {
-    "faster_rcnn_R_50_DC5": (
-        "bbox AP 1.319 vs recorded 1.572 (-0.25), same 3960 detections. The model gives exactly "
-        "equal scores to many boxes (0.240318, 0.249222, 0.266575) and COCO AP depends on how "
-        "those ties are ordered. Detectron2 itself (torch 2.13.0+cpu, torchvision 0.28.0, this "
-        "machine) gets 0.872 with 3962 detections and differs from its own fixture on 4 of 5 "
-        "images, while the exported model matches the fixture sets on all 5"
-    ),
-}
-
-
-def _params() -> list:
-    return [pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[m]))
-            if m in KNOWN_GAPS else m for m in sorted(_reference()["models"])]
+def _params() -> list[str]:
+    return sorted(_reference()["models"])
 
 
 @pytest.mark.parametrize("model", _params())
 def test_ap_matches_detectron2(model, exported_model, shapes_val, tmp_path, capsys):
     expected = _reference()["models"][model]
-    try:
-        onnx_path = exported_model(model)
-    except NotImplementedError as exc:
-        pytest.xfail(f"the exporter cannot build {model} yet: {exc}")
+    onnx_path = exported_model(model)
     report_path = tmp_path / "report.json"
     results_path = tmp_path / "results.json"
     rc = main(["eval", str(onnx_path), "--coco-json",
