@@ -12,6 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	bash .ci/preview-opencv.sh $(PY)
 	touch $@
 
 # Debian packages the tests use (a real MQTT broker, headless Chromium, Xvfb, systemd-analyze).

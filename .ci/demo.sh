@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The main job (`make run`): export the confident demo model from the fixtures, then run it.
+# The main job (`make run`): export the confident demo model from the fixtures, show its
+# predictions on the fixture images, then run the camera daemon with config.yaml on a camera
+# ($D2STREAM_CAMERA, else /dev/video0 if present) or, without one, on a demo video it writes.
+# Usage: bash .ci/demo.sh PYTHON FIXTURES
 set -euo pipefail
 PY="${1:-.venv/bin/python}"
 FIXTURES="${2:-../shared/fixtures}"
 MODEL_DIR="$FIXTURES/mask_rcnn_R_50_FPN_demo"
 [ -d "$MODEL_DIR" ] || { echo "demo model not found: $MODEL_DIR (../shared/fixtures)" >&2; exit 2; }
-mkdir -p models out
+cd "$(dirname "$0")/.."
+mkdir -p models out var
 if [ ! -f models/demo.onnx ]; then
   "$PY" -m daemon.cli.main export --config-file "$MODEL_DIR/config.yaml" \
     --weights "$MODEL_DIR/model_final.pth" --output models/demo.onnx \
@@ -14,3 +18,26 @@ fi
 "$PY" -m daemon.cli.main predict models/demo.onnx "$MODEL_DIR" --json out/demo.json \
   --output-dir out/demo
 echo "annotated images in out/demo, detections in out/demo.json"
+
+# The camera: the one named by D2STREAM_CAMERA, the first V4L2 device, or a demo video.
+if [ -z "${D2STREAM_CAMERA:-}" ] && [ -e /dev/video0 ] && [ "${D2STREAM_DEMO_VIDEO:-0}" != 1 ]; then
+  export D2STREAM_CAMERA=/dev/video0
+fi
+if [ -z "${D2STREAM_CAMERA:-}" ]; then
+  [ -f var/demo.mp4 ] || "$PY" -m daemon.cli.main demo-video var/demo.mp4 --frames 150 --fps 10
+  echo "no camera: running on var/demo.mp4 (15 s of moving shapes; set D2STREAM_CAMERA to use one)"
+fi
+# The live view on 8080, or on a free port when 8080 is taken.
+if [ -z "${D2STREAM_HTTP_PORT:-}" ]; then
+  D2STREAM_HTTP_PORT=$("$PY" -c 'import socket
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", 8080))
+except OSError:
+    s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+  export D2STREAM_HTTP_PORT
+fi
+echo "live view: http://127.0.0.1:$D2STREAM_HTTP_PORT/ ; events: var/events.jsonl ; snapshots: var/snapshots/"
+"$PY" -m daemon.cli.main check-config config.yaml
+exec "$PY" -m daemon.cli.main run --config config.yaml

@@ -59,6 +59,28 @@ class FrameHub:
             self._cond.notify_all()
             return True
 
+    def wait_room(self, camera: str, stop: threading.Event | None = None) -> bool:
+        """For a lossless queue, wait until it can take a frame (so that a file is read, and its
+        frame time-stamped, only when the frame can be queued); ``False`` on ``stop``."""
+        with self._cond:
+            queue = self._queues[camera]
+            while queue.lossless and len(queue.items) >= queue.maxsize:
+                if stop is not None and stop.is_set():
+                    return False
+                self._cond.wait(0.1)
+            return True
+
+    def wait_frame(self, timeout: float) -> bool:
+        """Wait until some camera has a frame queued (without taking it)."""
+        with self._cond:
+            if not any(q.items for q in self._queues.values()):
+                self._cond.wait(timeout)
+            return any(q.items for q in self._queues.values())
+
+    def take_nowait(self) -> Frame | None:
+        """The next frame to infer, or ``None`` when no camera has one."""
+        return self.take(timeout=None)
+
     def finish(self, camera: str) -> None:
         """Mark a camera as ended (finite source at its end, or given up)."""
         with self._cond:

@@ -41,6 +41,21 @@ class RateMeter:
             self._times.popleft()
 
 
+def peak_rss_kb(pid: int | str = "self") -> int | None:
+    """Peak resident set size of a process in KiB (``VmHWM``; Linux), ``None`` if unknown.
+
+    Unlike ``getrusage().ru_maxrss`` it is not inherited from the parent across fork/exec.
+    """
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def quantiles(values: deque[float] | list[float], qs: tuple[float, ...]) -> list[float]:
     """Quantiles of ``values`` (NaN when empty)."""
     if not values:
@@ -74,10 +89,12 @@ class Metrics:
         self.queue_stats = queue_stats or dict
         self.worker_restarts = 0
         self.worker_pid: int | None = None
+        self.worker_peak_rss_kb = 0
         self.worker_alive = False
         self.frames_lost = 0
         self.inference_s: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self.inference_count = 0
+        self.inference_total_s = 0.0
         self.sink_dropped: dict[str, int] = {}
         self.model_name = ""
         self.ready = False
@@ -109,6 +126,7 @@ class Metrics:
             stats.latency.append(latency_s)
             self.inference_s.append(inference_s)
             self.inference_count += 1
+            self.inference_total_s += inference_s
 
     def events_emitted(self, camera: str, count: int) -> None:
         with self._lock:
@@ -132,6 +150,12 @@ class Metrics:
             self.worker_pid = pid
             self.worker_alive = True
             self.worker_restarts += int(restarted)
+
+    def worker_rss(self, kib: int | None) -> None:
+        """Record a worker's peak RSS (the largest over restarts is kept)."""
+        if kib:
+            with self._lock:
+                self.worker_peak_rss_kb = max(self.worker_peak_rss_kb, kib)
 
     def worker_died(self, lost_frames: int) -> None:
         with self._lock:
@@ -174,6 +198,7 @@ class Metrics:
                 "worker": {"pid": self.worker_pid, "alive": self.worker_alive,
                            "restarts": self.worker_restarts, "frames_lost": self.frames_lost,
                            "inferences": self.inference_count,
+                           "inference_total_s": round(self.inference_total_s, 6),
                            "inference_p50_s": inf50, "inference_p95_s": inf95},
                 "sinks_dropped": dict(self.sink_dropped),
                 "cameras": cameras,

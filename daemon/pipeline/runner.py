@@ -17,7 +17,7 @@ from daemon.config.schema import DaemonConfig
 from daemon.errors import D2StreamError, ModelError
 from daemon.pipeline.events import EventEmitter
 from daemon.pipeline.frame_queue import FrameHub
-from daemon.pipeline.metrics import Metrics
+from daemon.pipeline.metrics import Metrics, peak_rss_kb
 from daemon.pipeline.results import FrameResult, ModelInfo
 from daemon.pipeline.supervisor import WorkerResult, WorkerSupervisor
 from daemon.pipeline.worker import WorkerSpec
@@ -77,7 +77,8 @@ class Pipeline:
             raise ConfigError(str(exc), key="model.path") from None
         spec = WorkerSpec(str(model_path), cfg.model.num_threads, cfg.model.min_score,
                           logging.getLogger().getEffectiveLevel())
-        self.supervisor = WorkerSupervisor(spec, cfg.worker, self.metrics, self._on_result)
+        self.supervisor = WorkerSupervisor(spec, cfg.worker, self.metrics, self._on_result,
+                                           next_frame=self.hub.take_nowait)
         try:
             meta = self.supervisor.start()
         except ModelError as exc:
@@ -111,13 +112,12 @@ class Pipeline:
         while not self.stop.is_set():
             if not self.supervisor.wait_slot(self.stop, timeout=0.2):
                 continue
-            frame = self.hub.take(timeout=0.2)
-            if frame is None:
+            if not self.hub.wait_frame(timeout=0.2):
                 if self.hub.all_finished() and self.supervisor.idle():
                     self.finished.set()
                     return
                 continue
-            self.supervisor.submit(frame)
+            self.supervisor.submit_next(self.hub.take_nowait)
 
     def _on_result(self, worker_result: WorkerResult) -> None:
         assert self.emitter is not None and self.model is not None
@@ -164,10 +164,8 @@ class Pipeline:
         self.notifier.close()
 
     def _record_peak_rss(self) -> None:
-        self.peak_rss_kb = {
-            "daemon": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-            "worker": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-        }
+        own = peak_rss_kb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        self.peak_rss_kb = {"daemon": own, "worker": self.metrics.worker_peak_rss_kb}
 
     def _log_summary(self, dropped_at_stop: int) -> None:
         snap = self.metrics.snapshot()

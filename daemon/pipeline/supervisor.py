@@ -20,7 +20,7 @@ from typing import Any
 
 from daemon.config.schema import WorkerSection
 from daemon.errors import D2StreamError, ModelError
-from daemon.pipeline.metrics import Metrics
+from daemon.pipeline.metrics import Metrics, peak_rss_kb
 from daemon.pipeline.shm_ring import ShmRing
 from daemon.pipeline.worker import WorkerSpec, unpack_prediction, worker_main
 from daemon.sources.base import Frame
@@ -53,8 +53,12 @@ class WorkerSupervisor:
     """Runs one worker process and hands its results to ``on_result`` (monitor thread)."""
 
     def __init__(self, spec: WorkerSpec, config: WorkerSection, metrics: Metrics,
-                 on_result: Callable[[WorkerResult], None]) -> None:
+                 on_result: Callable[[WorkerResult], None],
+                 next_frame: Callable[[], Frame | None] | None = None) -> None:
         self.spec = spec
+        # Where the monitor takes the next frame from as soon as a result frees a slot, before
+        # handling that result: the worker does not wait for the parent's bookkeeping.
+        self.next_frame = next_frame
         self.config = config
         self.metrics = metrics
         self.on_result = on_result
@@ -95,6 +99,7 @@ class WorkerSupervisor:
             _kill(proc)
             parent_conn.close()
             raise
+        self.metrics.worker_rss(peak_rss_kb(proc.pid))
         with self._cond:
             self._proc, self._conn, self._ready = proc, parent_conn, True
             self.metadata = msg[2]
@@ -130,6 +135,8 @@ class WorkerSupervisor:
         with self._cond:
             self._ready = False
             conn, proc = self._conn, self._proc
+            if proc is not None:
+                self.metrics.worker_rss(peak_rss_kb(proc.pid))
             if conn is not None:
                 try:
                     conn.send(None)
@@ -162,11 +169,23 @@ class WorkerSupervisor:
 
     def submit(self, frame: Frame) -> bool:
         """Send a frame to the worker; ``False`` (frame counted lost) when it cannot take it."""
+        if self.submit_next(lambda: frame) is None:
+            self.metrics.frames_lost_add(1)
+            return False
+        return True
+
+    def submit_next(self, take: Callable[[], Frame | None]) -> Frame | None:
+        """If the worker can take a frame now, ``take()`` one and send it; returns it (or
+        ``None`` when there was no free slot or no frame). Slot check and take are atomic, so
+        several threads may call this without a frame ever being taken for a full worker."""
         with self._cond:
-            slot = self._ring.acquire() if self._ready else None
-            if slot is None or self._conn is None:
-                self.metrics.frames_lost_add(1)
-                return False
+            if not (self._ready and self._ring.free_slots and self._conn is not None):
+                return None
+            frame = take()
+            if frame is None:
+                return None
+            slot = self._ring.acquire()
+            assert slot is not None
             name, shape = self._ring.write(slot, frame.image)
             token = next(self._tokens)
             self._inflight[token] = _InFlight(frame, slot, time.monotonic())
@@ -175,7 +194,7 @@ class WorkerSupervisor:
             except OSError:
                 pass  # the monitor sees the death and accounts for the frame
         self.metrics.frame_submitted(frame.camera, time.monotonic())
-        return True
+        return frame
 
     def idle(self) -> bool:
         with self._cond:
@@ -210,6 +229,8 @@ class WorkerSupervisor:
             self._cond.notify_all()
         if entry is None:
             return True
+        if self.next_frame is not None:
+            self.submit_next(self.next_frame)
         if msg[0] == "failed":
             log.warning("camera %r frame %d: inference failed: %s",
                         entry.frame.camera, entry.frame.seq, msg[2])

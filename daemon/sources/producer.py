@@ -92,6 +92,8 @@ class Producer:
         pace_start = time.monotonic()
         paced = 0
         while not self.stop.is_set():
+            if not self.hub.wait_room(self.name, self.stop):
+                return
             try:
                 captured = self.source.read()
             except Exception as exc:  # SourceError, or a backend error such as cv2.error

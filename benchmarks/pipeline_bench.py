@@ -1,0 +1,193 @@
+"""Pipeline benchmark: the daemon vs the bare model loop on the same frames.
+
+One run prints:
+
+- frames per second processed by ``d2stream run`` (capture thread, queue, shared memory, worker
+  process, events, event log) and by a bare ``Predictor.predict_compact`` loop over the same
+  decoded frames, and their ratio (target >= 0.95);
+- capture-to-event latency p50/p95 (from the events' ``latency_ms``);
+- frames dropped or lost, and the peak RSS of the daemon, its worker and the bare loop.
+
+By default the video is read losslessly (every frame inferred, as fast as the model goes);
+``--fps N`` plays it like an N-fps camera instead (frames are dropped when the model is slower).
+
+    python benchmarks/pipeline_bench.py                      # exports the demo fixture model
+    python benchmarks/pipeline_bench.py --model models/demo.onnx --frames 200 --size 640x480
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from daemon.inference.predictor import Predictor  # noqa: E402
+from daemon.pipeline.metrics import peak_rss_kb  # noqa: E402
+from daemon.sources.synthetic import write_demo_video  # noqa: E402
+
+DEMO = "mask_rcnn_R_50_FPN_demo"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="exported .onnx (default: export the demo "
+                        "fixture model into a temporary folder)")
+    parser.add_argument("--fixtures", type=Path, default=REPO_ROOT.parent / "shared" / "fixtures")
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--size", default="320x240", help="video WIDTHxHEIGHT (320x240)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="ONNX Runtime threads for both runs (all cores)")
+    parser.add_argument("--fps", type=float, default=0.0,
+                        help="0: lossless (default); N: play the video like an N-fps camera")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="alternate daemon and bare runs this many times; medians are "
+                             "reported (3), which evens out a busy machine")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    parser.add_argument("--bare-loop", nargs=2, metavar=("MODEL", "VIDEO"),
+                        help=argparse.SUPPRESS)  # internal: one bare run in a fresh process
+    return parser.parse_args()
+
+
+def export_demo(fixtures: Path, out: Path) -> Path:
+    from export_tools.export import export_model  # desktop-side dependency
+
+    folder = fixtures / DEMO
+    return export_model(folder / "config.yaml", folder / "model_final.pth", out,
+                        class_names=["square", "circle", "triangle"], model_name=DEMO)
+
+
+def run_daemon(model: Path, video: Path, workdir: Path, threads: int, fps: float
+               ) -> dict[str, Any]:
+    """``d2stream run`` on the video; returns its final stats and the events."""
+    source = {"type": "opencv", "url": str(video), "realtime": fps > 0}
+    config = {
+        "model": {"path": str(model), "num_threads": threads},
+        "cameras": [{"name": "bench", "source": source, "queue_size": 1}],
+        "outputs": {"event_log": {"path": str(workdir / "events.jsonl"), "fsync": "never"}},
+        "log_level": "warning",
+    }
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    stats_path = workdir / "stats.json"
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    subprocess.run([sys.executable, "-m", "daemon.cli.main", "run", "--config",
+                    str(workdir / "config.yaml"), "--stats-json", str(stats_path)],
+                   check=True, env=env, cwd=workdir)
+    events = [json.loads(line) for line in (workdir / "events.jsonl").read_text().splitlines()]
+    return {"stats": json.loads(stats_path.read_text()), "events": events}
+
+
+def bare_loop(model: Path, video: Path, threads: int) -> dict[str, float]:
+    """:func:`bare_loop_here` in a fresh process (so its peak RSS is its own)."""
+    out = subprocess.run([sys.executable, __file__, "--threads", str(threads), "--bare-loop",
+                          str(model), str(video)], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bare_loop_here(model: Path, video: Path, threads: int) -> dict[str, float]:
+    """``predict_compact`` over the decoded frames, timed like the daemon (model loaded)."""
+    cap = cv2.VideoCapture(str(video))
+    frames = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        frames.append(image)
+    cap.release()
+    predictor = Predictor(model, num_threads=threads)
+    start = time.perf_counter()
+    for image in frames:
+        predictor.predict_compact(image)
+    elapsed = time.perf_counter() - start
+    return {"frames": len(frames), "fps": len(frames) / elapsed,
+            "peak_rss_mb": (peak_rss_kb() or 0) / 1024}
+
+
+def report(daemons: list[dict[str, Any]], bares: list[dict[str, float]],
+           args: argparse.Namespace) -> dict[str, Any]:
+    """Medians over the repetitions; latency, drops and RSS over all daemon runs."""
+    cams = [d["stats"]["cameras"]["bench"] for d in daemons]
+    workers = [d["stats"]["worker"] for d in daemons]
+    latencies = [e["latency_ms"] for d in daemons
+                 for e in {ev["frame"]: ev for ev in d["events"]}.values()]  # one per frame
+    p50, p95 = (np.percentile(latencies, (50, 95)) if latencies else (np.nan, np.nan))
+    daemon_fps = float(np.median([c["mean_fps"] for c in cams]))
+    bare_fps = float(np.median([b["fps"] for b in bares]))
+    busy = [w["inference_total_s"] * c["mean_fps"] / c["processed"]
+            for w, c in zip(workers, cams, strict=True) if c["processed"]]
+    return {
+        "frames": args.frames, "size": args.size, "threads": args.threads,
+        "repeat": args.repeat,
+        "mode": "lossless" if args.fps <= 0 else f"realtime {args.fps:g} fps",
+        "daemon_fps": daemon_fps, "bare_fps": bare_fps, "ratio": daemon_fps / bare_fps,
+        "daemon_fps_runs": [c["mean_fps"] for c in cams],
+        "bare_fps_runs": [b["fps"] for b in bares],
+        "worker_busy": float(np.median(busy)) if busy else float("nan"),
+        "capture_to_event_ms_p50": float(p50), "capture_to_event_ms_p95": float(p95),
+        "processed": sum(c["processed"] for c in cams),
+        "dropped": sum(c["dropped"] for c in cams),
+        "lost": sum(w["frames_lost"] for w in workers),
+        "peak_rss_mb": {
+            "daemon": max(d["stats"]["peak_rss_kb"]["daemon"] for d in daemons) / 1024,
+            "worker": max(d["stats"]["peak_rss_kb"]["worker"] for d in daemons) / 1024,
+            "bare_loop": max(b["peak_rss_mb"] for b in bares)},
+    }
+
+
+def print_report(result: dict[str, Any]) -> None:
+    rss = result["peak_rss_mb"]
+    runs = ", ".join(f"{d:.2f}/{b:.2f}" for d, b in
+                     zip(result["daemon_fps_runs"], result["bare_fps_runs"], strict=True))
+    print(f"pipeline benchmark: {result['frames']} frames {result['size']}, "
+          f"{result['threads']} threads, {result['mode']}, {result['repeat']} runs each")
+    print(f"  daemon      {result['daemon_fps']:7.2f} frames/s (median)")
+    print(f"  bare loop   {result['bare_fps']:7.2f} frames/s (median)")
+    print(f"  ratio       {result['ratio']:7.3f}   (target >= 0.95; daemon/bare per run: {runs})")
+    print(f"  worker busy {result['worker_busy']:7.1%}   (inference time / daemon wall time)")
+    print(f"  capture->event latency p50 {result['capture_to_event_ms_p50']:.1f} ms, "
+          f"p95 {result['capture_to_event_ms_p95']:.1f} ms")
+    print(f"  processed {result['processed']}, dropped {result['dropped']}, "
+          f"lost {result['lost']}")
+    print(f"  peak RSS    daemon {rss['daemon']:.0f} MB, worker {rss['worker']:.0f} MB, "
+          f"bare loop {rss['bare_loop']:.0f} MB")
+
+
+def main() -> int:
+    args = parse_args()
+    if args.bare_loop:
+        result = bare_loop_here(Path(args.bare_loop[0]), Path(args.bare_loop[1]), args.threads)
+        print(json.dumps(result))
+        return 0
+    size = tuple(int(v) for v in args.size.lower().split("x"))
+    with tempfile.TemporaryDirectory(prefix="d2s-bench-") as tmp:
+        workdir = Path(tmp)
+        model = args.model or export_demo(args.fixtures, workdir / "demo.onnx")
+        video = workdir / "bench.avi"
+        write_demo_video(video, args.frames, size, fps=args.fps or 10.0, seed=1)
+        daemons, bares = [], []
+        for i in range(args.repeat):
+            run_dir = workdir / f"run{i}"
+            run_dir.mkdir()
+            daemons.append(run_daemon(model.resolve(), video, run_dir, args.threads, args.fps))
+            bares.append(bare_loop(model, video, args.threads))
+        result = report(daemons, bares, args)
+    print_report(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
