@@ -15,6 +15,11 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES_DIR = REPO_ROOT.parent / "shared" / "fixtures"
 
+ALL_MODELS = ("cascade_mask_rcnn_R_50_FPN", "faster_rcnn_R_50_DC5", "faster_rcnn_R_50_FPN",
+              "faster_rcnn_X_FPN_gn_rgb", "keypoint_rcnn_R_50_FPN", "mask_rcnn_R_50_C4",
+              "mask_rcnn_R_50_FPN", "mask_rcnn_R_50_FPN_demo", "panoptic_fpn_R_50",
+              "retinanet_R_50_FPN")
+MODELS_WITH_PKL = ("faster_rcnn_R_50_FPN", "mask_rcnn_R_50_FPN", "mask_rcnn_R_50_FPN_demo")
 BOX_MODELS = ("faster_rcnn_R_50_FPN", "faster_rcnn_R_50_DC5", "faster_rcnn_X_FPN_gn_rgb",
               "retinanet_R_50_FPN", "mask_rcnn_R_50_C4", "mask_rcnn_R_50_FPN")
 MASK_MODELS = ("mask_rcnn_R_50_FPN", "mask_rcnn_R_50_C4", "mask_rcnn_R_50_FPN_demo")

@@ -26,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="exported .onnx model")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     parser.add_argument("--json", metavar="OUT.json", help="write all detections as JSON")
+    parser.add_argument("--coco-results", metavar="OUT.json",
+                        help="also write standard COCO results (xywh boxes, RLE masks)")
+    parser.add_argument("--coco-json", metavar="ANN.json",
+                        help="with --coco-results: image and category ids from this COCO "
+                        "annotation file (default: file name and class index)")
     parser.add_argument("--output-dir", metavar="DIR", help="write annotated images here")
     parser.add_argument("--draw-threshold", type=float, default=0.5, metavar="S",
                         help="annotated images show instances scoring at least S (default 0.5; "
@@ -56,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         predictor = Predictor(args.model, num_threads=args.threads, min_size=args.min_size,
                               max_size=args.max_size)
+        coco = _coco_collector(args)
     except D2StreamError as exc:
         log.error("%s", exc)
         return 2
@@ -67,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
             compact = predictor.predict_compact(image)
             inst = compact.to_instances()
             panoptic = compact.to_panoptic(inst) if meta.has_panoptic else None
+            if coco is not None:
+                coco.add(path, inst)
             if args.output_dir:
                 _annotate(Path(args.output_dir), path, image, inst, meta, panoptic,
                           args.draw_threshold)
@@ -79,7 +87,18 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         doc = {"model": asdict(meta), "images": images}
         Path(args.json).write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    if coco is not None:
+        log.info("%d COCO results written to %s", coco.write(args.coco_results),
+                 args.coco_results)
     if failures:
         log.error("%d input(s) failed", failures)
         return 1
     return 0
+
+
+def _coco_collector(args: argparse.Namespace):  # -> CocoResultsCollector | None
+    if not args.coco_results:
+        return None
+    from daemon.evaluation.coco_results import CocoResultsCollector  # noqa: PLC0415
+
+    return CocoResultsCollector(args.coco_json)

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from daemon.zoo_cache import is_zoo_reference
+
 #: URL schemes handed to OpenCV/FFmpeg as network streams.
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 _DEVICE_RE = re.compile(r"^/dev/video\d+$")
@@ -46,6 +48,8 @@ class ModelSection(_Section):
     @field_validator("path")
     @classmethod
     def _model_exists(cls, value: Path, info: ValidationInfo) -> Path:
+        if is_zoo_reference(value):  # zoo:NAME, exported on first start (daemon.zoo_cache)
+            return Path(str(value).strip())
         path = _resolve(value, info)
         if (info.context or {}).get("check_files", True) and not path.is_file():
             raise ValueError(f"model file not found: {path}")

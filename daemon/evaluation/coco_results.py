@@ -102,3 +102,49 @@ def write_coco_results(
     tmp.write_text(json.dumps(results))
     os.replace(tmp, out)
     return len(results)
+
+
+class CocoResultsCollector:
+    """Accumulate COCO results image by image (``predict --coco-results``), then write them.
+
+    With a COCO annotation file, image ids come from its ``images`` (matched by ``file_name``,
+    else by base name) and category ids from its categories sorted by id; without one, the image
+    id is the file name and the category id the class index.
+    """
+
+    def __init__(self, annotation_file: str | os.PathLike[str] | None = None) -> None:
+        self.results: list[dict[str, Any]] = []
+        self.category_ids: list[int] | None = None
+        self._ids: dict[str, int] = {}
+        if annotation_file is not None:
+            self._load(Path(annotation_file))
+
+    def _load(self, path: Path) -> None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            images, cats = data["images"], data["categories"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise EvaluationError(f"cannot read COCO annotations {path}: {exc}") from None
+        self.category_ids = sorted(int(c["id"]) for c in cats)
+        for im in images:
+            name = str(im["file_name"])
+            self._ids[name] = int(im["id"])
+            self._ids.setdefault(Path(name).name, int(im["id"]))
+
+    def image_id(self, path: str | os.PathLike[str]) -> int | str:
+        text = str(path)
+        if not self._ids:
+            return text
+        for key in (text, Path(text).name):
+            if key in self._ids:
+                return self._ids[key]
+        raise EvaluationError(f"{text} is not an image of the COCO annotation file")
+
+    def add(self, path: str | os.PathLike[str], instances: Instances) -> None:
+        self.results.extend(instances_to_coco(instances, self.image_id(path), self.category_ids))
+
+    def write(self, path: str | os.PathLike[str]) -> int:
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(self.results), encoding="utf-8")
+        return len(self.results)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import onnxruntime as ort
@@ -26,6 +27,7 @@ from daemon.inference.panoptic import (
     full_masks,
 )
 from daemon.inference.semantic import sem_seg_labels
+from daemon.inference.tie_order import detectron2_rows
 from daemon.inference.transforms import rescale_boxes, to_network_input
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,10 @@ class CompactPrediction:
     padded network input of size ``net_hw``. Small enough to pass between processes.
     """
 
+    #: Fields with one row per instance (``select`` filters them; the others are per image).
+    PER_INSTANCE: ClassVar[tuple[str, ...]] = ("boxes", "scores", "classes", "mask_probs",
+                                               "keypoints")
+
     image_size: tuple[int, int]
     boxes: np.ndarray
     scores: np.ndarray
@@ -54,6 +60,12 @@ class CompactPrediction:
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
+
+    def select(self, keep: np.ndarray) -> CompactPrediction:
+        """The instances picked by ``keep`` (bool mask or indices); per-image fields unchanged."""
+        picked = {name: getattr(self, name)[keep] for name in self.PER_INSTANCE
+                  if getattr(self, name) is not None}
+        return replace(self, **picked)
 
     def to_instances(self, paste: bool = True) -> Instances:
         """Full ``Instances``; masks pasted into the image when ``paste``."""
@@ -134,9 +146,9 @@ class Predictor:
         return to_network_input(image_bgr, self.metadata.input_format, self.min_size, self.max_size)
 
     def run_network(self, net_input: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw graph outputs at network resolution."""
+        """Detections at network resolution (Detectron2's ``do_postprocess=False`` outputs)."""
         values = self.session.run(self._outputs, {"image": net_input})
-        return dict(zip(self._outputs, values))
+        return resolve_ties(dict(zip(self._outputs, values)), self.metadata)
 
     def predict_compact(self, image_bgr: np.ndarray) -> CompactPrediction:
         net_input = self.preprocess(image_bgr)
@@ -146,6 +158,24 @@ class Predictor:
 
     def __call__(self, image_bgr: np.ndarray) -> Instances:
         return self.predict_compact(image_bgr).to_instances()
+
+
+# Graph outputs with one row per detection (the others are per image or per kept box).
+PER_DETECTION = ("boxes", "scores", "classes", "mask_probs", "keypoint_heatmaps")
+TIE_OUTPUTS = ("kept_scores", "kept_rank", "num_candidates")
+
+
+def resolve_ties(raw: dict[str, np.ndarray], meta: ModelMetadata) -> dict[str, np.ndarray]:
+    """Keep DETECTIONS_PER_IMAGE rows in Detectron2's order of equal scores (see tie_order)."""
+    if "kept_rank" not in raw:
+        return raw
+    rows = detectron2_rows(raw["kept_scores"], raw["kept_rank"], int(raw["num_candidates"][0]),
+                           meta.detections_per_image)
+    out = {k: v for k, v in raw.items() if k not in TIE_OUTPUTS}
+    for name in PER_DETECTION:
+        if name in out:
+            out[name] = out[name][rows]
+    return out
 
 
 def postprocess(raw: dict[str, np.ndarray], net_hw: tuple[int, int], out_hw: tuple[int, int],

@@ -14,7 +14,7 @@ import time
 
 from daemon.config.errors import ConfigError
 from daemon.config.schema import DaemonConfig
-from daemon.errors import ModelError
+from daemon.errors import D2StreamError, ModelError
 from daemon.pipeline.events import EventEmitter
 from daemon.pipeline.frame_queue import FrameHub
 from daemon.pipeline.metrics import Metrics, peak_rss_kb
@@ -26,6 +26,7 @@ from daemon.service.notify import Notifier
 from daemon.sinks import Sink, build_sinks
 from daemon.sources import create_source
 from daemon.sources.producer import Producer
+from daemon.zoo_cache import resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,11 @@ class Pipeline:
     # -- start ---------------------------------------------------------------------------------
     def _start(self) -> None:
         cfg = self.config
-        spec = WorkerSpec(str(cfg.model.path), cfg.model.num_threads, cfg.model.min_score,
+        try:  # a zoo:NAME model is exported once, on first start, and cached
+            model_path = resolve_model(cfg.model.path)
+        except D2StreamError as exc:
+            raise ConfigError(str(exc), key="model.path") from None
+        spec = WorkerSpec(str(model_path), cfg.model.num_threads, cfg.model.min_score,
                           logging.getLogger().getEffectiveLevel())
         self.supervisor = WorkerSupervisor(spec, cfg.worker, self.metrics, self._on_result,
                                            next_frame=self.hub.take_nowait)

@@ -46,13 +46,13 @@ class WorkerSpec:
 
 def pack_prediction(prediction: Any, min_score: float) -> dict[str, Any]:
     """The fields of a ``CompactPrediction`` restricted to scores >= ``min_score``."""
-    keep = np.asarray(prediction.scores) >= min_score
+    # select() filters only the per-instance fields (semantic logits are per image, even when
+    # their class count happens to equal the number of detections).
+    kept = prediction.select(np.asarray(prediction.scores) >= min_score)
     out: dict[str, Any] = {}
-    for f in dataclasses.fields(prediction):
-        value = getattr(prediction, f.name)
-        if isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[0] == keep.shape[0]:
-            value = np.ascontiguousarray(value[keep])
-        out[f.name] = value
+    for f in dataclasses.fields(kept):
+        value = getattr(kept, f.name)
+        out[f.name] = np.ascontiguousarray(value) if isinstance(value, np.ndarray) else value
     return out
 
 

@@ -128,6 +128,10 @@ def build_model_graph(cfg, w: WeightStore, name: str) -> tuple[GraphBuilder, Gra
     g.add_output(dets.boxes, "boxes", TensorProto.FLOAT, ["detections", 4])
     g.add_output(dets.scores, "scores", TensorProto.FLOAT, ["detections"])
     g.add_output(dets.classes, "classes", TensorProto.INT64, ["detections"])
+    if dets.ties is not None:
+        g.add_output(dets.ties.kept_scores, "kept_scores", TensorProto.FLOAT, ["kept"])
+        g.add_output(dets.ties.kept_rank, "kept_rank", TensorProto.INT64, ["detections"])
+        g.add_output(dets.ties.num_candidates, "num_candidates", TensorProto.INT64, [1])
     for out_name, (value, elem, shape) in outputs.extra.items():
         g.add_output(value, out_name, elem, shape)
     return g, outputs

@@ -9,16 +9,11 @@ import numpy as np
 import pytest
 
 from daemon.inference.instances import Instances
-
-REPO = Path(__file__).resolve().parents[3]
-FIXTURES = REPO.parent / "shared" / "fixtures"
+from tests.conftest import require_fixtures
 
 
 def fixtures_path() -> Path:
-    if not (FIXTURES / "README.md").is_file():
-        pytest.fail(f"Detectron2 fixtures not found at {FIXTURES} (expected ../shared/fixtures "
-                    "beside the repository)", pytrace=False)
-    return FIXTURES
+    return require_fixtures()
 
 
 @pytest.fixture(scope="session")

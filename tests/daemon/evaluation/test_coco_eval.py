@@ -138,3 +138,44 @@ def test_bad_annotation_file_is_reported(tmp_path):
     bad.write_text('{"images": []}')
     with pytest.raises(EvaluationError, match="not a COCO annotation file"):
         CocoDataset(bad)
+
+
+def test_eval_cli_errors_are_one_line(exported_model, shapes_val, tmp_path, caplog):
+    from daemon.cli.main import main
+
+    model = str(exported_model("faster_rcnn_R_50_FPN"))
+    missing = tmp_path / "nope.json"
+    assert main(["eval", model, "--coco-json", str(missing), "--images",
+                 str(shapes_val / "images"), "--no-progress"]) == 1
+    assert main(["eval", model, "--coco-json", str(shapes_val / "annotations.json"), "--images",
+                 str(tmp_path / "no_images"), "--no-progress"]) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2 and all("\n" not in e for e in errors)
+    assert str(missing) in errors[0] and "no_images" in errors[1]
+
+
+def test_predict_coco_results_are_usable_by_cocoeval(exported_model, shapes_val, tmp_path):
+    """``predict --coco-results`` output, scored by plain pycocotools, gives Detectron2's AP."""
+    from pycocotools.cocoeval import COCOeval
+
+    from daemon.cli.main import main
+
+    model = str(exported_model("faster_rcnn_R_50_FPN"))
+    out = tmp_path / "results.json"
+    assert main(["predict", model, str(shapes_val / "images"), "--coco-results", str(out),
+                 "--coco-json", str(shapes_val / "annotations.json")]) == 0
+    gt = COCO(str(shapes_val / "annotations.json"))
+    coco_eval = COCOeval(gt, gt.loadRes(str(out)), "bbox")
+    coco_eval.evaluate()
+    coco_eval.accumulate()
+    coco_eval.summarize()
+    expected = json.loads((shapes_val / "detectron2_ap.json").read_text())
+    assert abs(coco_eval.stats[0] * 100 - expected["models"]["faster_rcnn_R_50_FPN"]["bbox"]["AP"]
+               ) <= 0.1
+
+    plain = tmp_path / "plain.json"
+    one = shapes_val / "images" / "0000.png"
+    assert main(["predict", model, str(one), "--coco-results", str(plain)]) == 0
+    data = json.loads(plain.read_text())
+    assert data and {r["image_id"] for r in data} == {str(one)}
+    assert {r["category_id"] for r in data} <= {0, 1, 2}

@@ -16,29 +16,14 @@ def _reference() -> dict:
     return json.loads((fixtures_path() / "shapes_val" / "detectron2_ap.json").read_text())
 
 
-# Measured gaps, kept visible (strict: the test fails once the gap is closed, to drop the mark).
-KNOWN_GAPS = {
-    "faster_rcnn_R_50_DC5": (
-        "bbox AP 1.319 vs Detectron2 1.572 (-0.25) with the same 3960 detections: the model "
-        "gives exactly equal scores to many boxes (0.240318, 0.249222, 0.266575) and the "
-        "exported model orders those ties differently from Detectron2 (seen on the fixture's "
-        "image_1/2 too), which moves COCO AP; needs Detectron2's tie order in the exporter"
-    ),
-}
-
-
-def _params() -> list:
-    return [pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[m]))
-            if m in KNOWN_GAPS else m for m in sorted(_reference()["models"])]
+def _params() -> list[str]:
+    return sorted(_reference()["models"])
 
 
 @pytest.mark.parametrize("model", _params())
 def test_ap_matches_detectron2(model, exported_model, shapes_val, tmp_path, capsys):
     expected = _reference()["models"][model]
-    try:
-        onnx_path = exported_model(model)
-    except NotImplementedError as exc:
-        pytest.xfail(f"the exporter cannot build {model} yet: {exc}")
+    onnx_path = exported_model(model)
     report_path = tmp_path / "report.json"
     results_path = tmp_path / "results.json"
     rc = main(["eval", str(onnx_path), "--coco-json",

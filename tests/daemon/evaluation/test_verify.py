@@ -56,7 +56,9 @@ def test_without_detectron2_verify_says_what_to_install(fixtures, caplog, tmp_pa
 
 
 @NEEDS_D2
-@pytest.mark.parametrize("model", ["mask_rcnn_R_50_FPN", "keypoint_rcnn_R_50_FPN"])
+@pytest.mark.parametrize("model", ["mask_rcnn_R_50_FPN", "retinanet_R_50_FPN",
+                                   "keypoint_rcnn_R_50_FPN", "cascade_mask_rcnn_R_50_FPN",
+                                   "panoptic_fpn_R_50", "mask_rcnn_R_50_C4"])
 def test_verify_against_detectron2(model, fixtures, exported_model, tmp_path, capsys):
     folder = fixtures / model
     report = tmp_path / "verify.json"

@@ -83,6 +83,41 @@ def test_decoding_matches_a_float64_evaluation() -> None:
         np.testing.assert_allclose(ours[i, :, 2], ref[:, 2], rtol=1e-4)
 
 
+def _full_resize_argmax(maps: np.ndarray, out_h: int, out_w: int) -> tuple[np.ndarray, ...]:
+    """Every output row computed (no pruning), then a row-major argmax."""
+    cols = kp._resize_columns(maps, out_w)
+    taps, weights = bicubic_taps(maps.shape[1], out_h)
+    k = maps.shape[0]
+    full = np.stack([kp._rows(cols, np.full(out_h, i), np.arange(out_h), taps, weights)
+                     for i in range(k)])
+    flat = full.reshape(k, -1)
+    pos = flat.argmax(axis=1)
+    return pos, flat[np.arange(k), pos]
+
+
+@pytest.mark.parametrize("prune_from", [0, 10**9])  # always prune rows / never
+@pytest.mark.parametrize("kind", ["peaked", "noise", "flat", "plateau"])
+def test_argmax_search_equals_the_full_resize(kind: str, prune_from: int,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kp, "_PRUNE_MIN_PIXELS", prune_from)
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:56, 0:56]
+    maps = np.stack([-((yy - cy) ** 2 + (xx - cx) ** 2) / 30.0 + rng.normal(0, 0.05, (56, 56))
+                     for cy, cx in rng.uniform(0, 56, (5, 2))]).astype(np.float32)
+    if kind == "noise":
+        maps = rng.normal(size=(5, 56, 56)).astype(np.float32)
+    elif kind == "flat":
+        maps = np.full((5, 56, 56), -2.5, np.float32)
+    elif kind == "plateau":
+        maps = np.zeros((5, 56, 56), np.float32)
+        maps[:, 10:30, 5:50] = 4.0  # many equal maxima: the first one wins
+    for out_h, out_w in [(13, 200), (400, 31), (56, 56), (1, 1), (97, 143)]:
+        pos, val = kp._resized_argmax(maps, out_h, out_w)
+        ref_pos, ref_val = _full_resize_argmax(maps, out_h, out_w)
+        np.testing.assert_array_equal(pos, ref_pos)
+        np.testing.assert_array_equal(val, ref_val)
+
+
 def test_row_bands_do_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(2)
     heatmaps = rng.normal(size=(3, 5, 56, 56)).astype(np.float32)

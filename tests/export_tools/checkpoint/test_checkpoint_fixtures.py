@@ -11,21 +11,11 @@ import pytest
 
 from export_tools.checkpoint import CheckpointError, CheckpointInfo, load_checkpoint
 from export_tools.checkpoint._torch_zip import TorchZipReader
+from tests.conftest import ALL_MODELS, MODELS_WITH_PKL
 from tests.export_tools.checkpoint.checkpoint_writers import corrupt_entry_data
 
-MODELS = [
-    "cascade_mask_rcnn_R_50_FPN",
-    "faster_rcnn_R_50_DC5",
-    "faster_rcnn_R_50_FPN",
-    "faster_rcnn_X_FPN_gn_rgb",
-    "keypoint_rcnn_R_50_FPN",
-    "mask_rcnn_R_50_C4",
-    "mask_rcnn_R_50_FPN",
-    "mask_rcnn_R_50_FPN_demo",
-    "panoptic_fpn_R_50",
-    "retinanet_R_50_FPN",
-]
-MODELS_WITH_PKL = ["faster_rcnn_R_50_FPN", "mask_rcnn_R_50_FPN", "mask_rcnn_R_50_FPN_demo"]
+MODELS = list(ALL_MODELS)
+MODELS_WITH_PKL = list(MODELS_WITH_PKL)
 C4_OR_DC5 = {"faster_rcnn_R_50_DC5", "mask_rcnn_R_50_C4"}
 
 

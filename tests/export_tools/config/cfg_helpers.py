@@ -7,32 +7,16 @@ from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-FIXTURES_DIR = REPO_ROOT.parent / "shared" / "fixtures"
+from tests.conftest import ALL_MODELS, FIXTURES_DIR, require_fixtures  # noqa: F401
 
-# The fixture models whose config.yaml the tests load (see ../shared/fixtures/README.md).
-FIXTURE_MODELS = (
-    "cascade_mask_rcnn_R_50_FPN",
-    "faster_rcnn_R_50_DC5",
-    "faster_rcnn_R_50_FPN",
-    "faster_rcnn_X_FPN_gn_rgb",
-    "keypoint_rcnn_R_50_FPN",
-    "mask_rcnn_R_50_C4",
-    "mask_rcnn_R_50_FPN",
-    "mask_rcnn_R_50_FPN_demo",
-    "panoptic_fpn_R_50",
-    "retinanet_R_50_FPN",
-)
+FIXTURE_MODELS = ALL_MODELS
 
 
 def fixture_config_path(model: str) -> Path:
     """Path of a fixture model's config.yaml; fails the test clearly when it is missing."""
-    path = FIXTURES_DIR / model / "config.yaml"
+    path = require_fixtures() / model / "config.yaml"
     if not path.is_file():
-        pytest.fail(
-            f"golden fixture {path} is missing: the tests need ../shared/fixtures next to the "
-            f"repository root ({FIXTURES_DIR})"
-        )
+        pytest.fail(f"golden fixture {path} is missing from ../shared/fixtures")
     return path
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from daemon.evaluation.parity import Tolerances, compare_image
-from daemon.inference.predictor import CompactPrediction, Predictor
+from daemon.inference.predictor import TIE_OUTPUTS, CompactPrediction, Predictor
 from daemon.inference.records import image_record
 from tests.conftest import manifest, require_fixtures
 
@@ -140,9 +140,11 @@ def _bilinear_zero(img: np.ndarray, x: float, y: float) -> float:
 
 def test_head_outputs_and_metadata(export_fixture_model) -> None:
     outputs = {m: Predictor(export_fixture_model(m)).metadata.outputs for m in HEAD_MODELS}
-    assert outputs["keypoint_rcnn_R_50_FPN"][3:] == ["keypoint_heatmaps"]
-    assert outputs["cascade_mask_rcnn_R_50_FPN"][3:] == ["mask_probs"]
-    assert outputs["panoptic_fpn_R_50"][3:] == ["mask_probs", "sem_seg"]
+    for names in outputs.values():
+        assert names[:6] == ["boxes", "scores", "classes", *TIE_OUTPUTS]
+    assert outputs["keypoint_rcnn_R_50_FPN"][6:] == ["keypoint_heatmaps"]
+    assert outputs["cascade_mask_rcnn_R_50_FPN"][6:] == ["mask_probs"]
+    assert outputs["panoptic_fpn_R_50"][6:] == ["mask_probs", "sem_seg"]
     pan = Predictor(export_fixture_model("panoptic_fpn_R_50"))
     assert pan.metadata.panoptic == {"enabled": True, "overlap_thresh": 0.5,
                                      "stuff_area_limit": 4096,
