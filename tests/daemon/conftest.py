@@ -16,7 +16,12 @@ import pytest
 
 from daemon.sources.synthetic import GroundTruth, write_demo_video
 from tests.conftest import require_fixtures
-from tests.daemon.daemon_helpers import free_port, require_program, wait_until
+from tests.daemon.daemon_helpers import (
+    free_port,
+    require_program,
+    start_mosquitto,
+    stop_process,
+)
 
 DEMO_MODEL = "mask_rcnn_R_50_FPN_demo"
 
@@ -48,32 +53,13 @@ def demo_video(tmp_path_factory: pytest.TempPathFactory) -> VideoFactory:
     return make
 
 
-def _port_open(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """A real mosquitto broker on a free loopback port: ``(host, port)``."""
-    binary = require_program("mosquitto")
-    folder = tmp_path_factory.mktemp("mosquitto")
+    """A real mosquitto broker on a free loopback port, shared by the session: ``(host, port)``."""
     port = free_port()
-    conf = folder / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    f"log_dest file {folder / 'mosquitto.log'}\n", encoding="utf-8")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    if not wait_until(lambda: _port_open(port) or proc.poll() is not None, 15) \
-            or proc.poll() is not None:
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        pytest.fail(f"mosquitto did not start on port {port}: {err}", pytrace=False)
+    proc = start_mosquitto(tmp_path_factory.mktemp("mosquitto"), port)
     yield "127.0.0.1", port
-    proc.terminate()
-    proc.wait(10)
+    stop_process(proc)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ video is read losslessly so every frame is inferred and the run ends at the end 
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -17,7 +16,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-import paho.mqtt.client as mqtt
 import pytest
 
 from daemon.inference.predictor import Predictor
@@ -29,39 +27,11 @@ from tests.daemon.daemon_helpers import (
     wait_until,
     write_yaml,
 )
+from tests.daemon.mqtt_subscriber import Subscriber
 
 FRAMES = 12
 SEED = 3
 MIN_SCORE = 0.5
-
-
-class Subscriber:
-    """A paho client collecting every message under ``prefix/#``."""
-
-    def __init__(self, host: str, port: int, prefix: str) -> None:
-        self.messages: list[tuple[str, bytes, bool]] = []
-        self.lock = threading.Lock()
-        self.subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id=f"test-{uuid.uuid4().hex[:8]}")
-        self.client.on_connect = lambda c, *a: c.subscribe(f"{prefix}/#", qos=1)
-        self.client.on_subscribe = lambda *a: self.subscribed.set()
-        self.client.on_message = self._on_message
-        self.client.connect(host, port, 30)
-        self.client.loop_start()
-        assert self.subscribed.wait(15), "could not subscribe to the test broker"
-
-    def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        with self.lock:
-            self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
-
-    def on(self, topic: str) -> list[bytes]:
-        with self.lock:
-            return [payload for t, payload, _ in self.messages if t == topic]
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 @dataclass

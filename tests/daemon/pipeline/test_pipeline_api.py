@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from daemon.config import parse_config
@@ -35,15 +36,27 @@ def test_pipeline_hands_every_result_to_a_custom_sink(demo_model: Path, demo_vid
     import yaml
 
     video, truth = demo_video(6, seed=7)
-    text = yaml.safe_dump(daemon_config(demo_model, video))
+    folder = tmp_path / "stills"
+    folder.mkdir()
+    cap = cv2.VideoCapture(str(demo_video(12, seed=8)[0]))
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i:02d}.png"), cap.read()[1])
+    cap.release()
+    cameras = [{"name": "cam", "source": {"type": "opencv", "url": str(video), "realtime": False}},
+               {"name": "stills", "source": {"type": "folder", "path": str(folder)}}]
+    text = yaml.safe_dump(daemon_config(demo_model, video, cameras=cameras))
     config = parse_config(text, base_dir=tmp_path, env={})
     sink = Collect()
     pipeline = Pipeline(config, stop=threading.Event(), extra_sinks=[sink])
     assert pipeline.run() == 0  # the file ends, the run ends
     assert sink.closed and sink.metrics is pipeline.metrics
-    assert [r.frame.seq for r in sink.results] == list(range(len(truth)))
-    first = sink.results[0]
-    assert first.camera == "cam" and first.model.class_names == ["square", "circle", "triangle"]
+    by_camera = {name: [r.frame.seq for r in sink.results if r.camera == name]
+                 for name in ("cam", "stills")}
+    assert by_camera == {"cam": list(range(len(truth))), "stills": [0, 1, 2]}
+    last_still = max(i for i, r in enumerate(sink.results) if r.camera == "stills")
+    assert last_still <= 6  # the cameras take turns: the stills are not left to the end
+    first = next(r for r in sink.results if r.camera == "cam")
+    assert first.model.class_names == ["square", "circle", "triangle"]
     assert first.latency_s > first.inference_s > 0
     light = first.instances  # masks as 28x28 probabilities, cheap
     assert isinstance(light, Instances) and light.pred_masks is None
@@ -52,5 +65,6 @@ def test_pipeline_hands_every_result_to_a_custom_sink(demo_model: Path, demo_vid
     assert full.pred_masks.dtype == np.bool_
     events = read_jsonl(tmp_path / "events.jsonl")
     assert len(events) == sum(len(r.events) for r in sink.results) > 0
-    assert events[0] == sink.results[events[0]["frame"]].events[0].to_dict()
+    logged = {(e["camera"], e["frame"], e["event_id"]) for e in events}
+    assert logged == {(r.camera, r.frame.seq, e.event_id) for r in sink.results for e in r.events}
     assert pipeline.peak_rss_kb["daemon"] > 0 and pipeline.peak_rss_kb["worker"] > 0
