@@ -76,6 +76,7 @@ class Pipeline:
 
     # -- start ---------------------------------------------------------------------------------
     def _start(self) -> None:
+        self._start_sinks()  # first: a missing GUI or a taken port fails before the model loads
         cfg = self.config
         try:  # a zoo:NAME model is exported once, on first start, and cached
             model_path = resolve_model(cfg.model.path)
@@ -95,14 +96,18 @@ class Pipeline:
         self._create_producers()
         for producer in self.producers:
             producer.open_initial()
-        for sink in self.extra_sinks:
-            sink.metrics = sink.metrics or self.metrics
-        self.sinks = build_sinks(cfg, self.metrics, self.stop.set) + self.extra_sinks
-        for sink in self.sinks:
-            sink.start()
         for producer in self.producers:
             producer.start()
         self._dispatcher.start()
+
+    def _start_sinks(self) -> None:
+        for camera in self.config.enabled_cameras():
+            self.metrics.add_camera(camera.name)
+        for sink in self.extra_sinks:
+            sink.metrics = sink.metrics or self.metrics
+        for sink in build_sinks(self.config, self.metrics, self.stop.set) + self.extra_sinks:
+            sink.start()
+            self.sinks.append(sink)  # only started sinks are stopped
 
     def _create_producers(self) -> None:
         assert self.model is not None

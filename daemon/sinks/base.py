@@ -12,10 +12,16 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 
+from daemon.errors import D2StreamError
 from daemon.pipeline.metrics import Metrics
 from daemon.pipeline.results import FrameResult
 
 log = logging.getLogger(__name__)
+
+
+class OutputError(D2StreamError):
+    """An output that cannot start for a reason outside the config (a port taken by another
+    program): exit status 1, so that systemd tries again later."""
 
 
 class Sink(ABC):
