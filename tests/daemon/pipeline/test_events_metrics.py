@@ -111,3 +111,12 @@ def test_annotation_draws_boxes_masks_and_status() -> None:
     assert (nothing == 200).all()
     no_masks = annotate(result, DrawSection(min_score=0.9, masks=False, fps=False))
     assert (no_masks[130:170, 80:100] == 200).all()
+
+
+def test_snapshot_before_any_frame_is_strict_json() -> None:
+    metrics = Metrics()
+    metrics.add_camera("front")
+    text = json.dumps(metrics.snapshot(), allow_nan=False)  # browsers reject NaN
+    assert json.loads(text)["cameras"]["front"]["latency_p50_s"] is None
+    assert 'd2stream_latency_seconds{camera="front",quantile="0.5"} NaN' in \
+        prometheus.render(metrics.snapshot())
