@@ -25,6 +25,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stuff-classes", metavar="NAMES",
                         help="panoptic stuff class names: a text file or a comma-separated list")
     parser.add_argument("--name", help="model name stored in the metadata")
+    parser.add_argument("--int8", action="store_true",
+                        help="write an int8 model (static post-training quantisation; needs "
+                             "--calibration)")
+    parser.add_argument("--calibration", metavar="DIR",
+                        help="folder of representative images for --int8 calibration")
+    parser.add_argument("--calibration-images", type=int, default=32, metavar="N",
+                        help="use at most N calibration images (default 32)")
+    parser.add_argument("--calibration-method", default="minmax",
+                        choices=["minmax", "percentile", "entropy"],
+                        help="how activation ranges are chosen (default minmax)")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
                         help="config overrides KEY VALUE ... (as Detectron2's tools)")
 
@@ -41,15 +51,35 @@ def read_names(spec: str | None) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from export_tools.export import export_model  # lazy: desktop-only dependency
-
+    if args.int8 and not args.calibration:
+        log.error("--int8 needs --calibration DIR (a folder of representative images)")
+        return 2
     try:
-        out = export_model(args.config_file, args.weights, args.output, opts=args.opts,
-                           class_names=read_names(args.classes), model_name=args.name,
-                           keypoint_names=read_names(args.keypoints),
-                           stuff_classes=read_names(args.stuff_classes))
+        out = _export(args)
     except D2StreamError as exc:
         log.error("%s", exc)
         return exc.exit_code
     log.info("exported %s", out)
     return 0
+
+
+def _export(args: argparse.Namespace) -> Path:
+    import tempfile
+
+    from export_tools.export import export_model  # lazy: desktop-only dependency
+
+    def fp32(target: Path) -> Path:
+        return export_model(args.config_file, args.weights, target, opts=args.opts,
+                            class_names=read_names(args.classes), model_name=args.name,
+                            keypoint_names=read_names(args.keypoints),
+                            stuff_classes=read_names(args.stuff_classes))
+
+    if not args.int8:
+        return fp32(Path(args.output))
+    from export_tools.quantize import QuantizeOptions, quantize_model
+
+    with tempfile.TemporaryDirectory(prefix="d2stream-export-") as tmp:
+        float_model = fp32(Path(tmp) / "fp32.onnx")
+        options = QuantizeOptions(max_images=args.calibration_images,
+                                  method=args.calibration_method)
+        return quantize_model(float_model, args.output, args.calibration, options)
