@@ -19,7 +19,7 @@ system-deps:
 	bash .ci/system-deps.sh
 
 test: setup system-deps
-	$(PY) -m ruff check daemon export_tools tests benchmarks
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 # The main job: export the demo model from the fixtures and run the daemon with config.yaml.
@@ -27,7 +27,7 @@ run: setup
 	bash .ci/demo.sh "$(PY)" "$(FIXTURES)"
 
 lint: setup
-	$(PY) -m ruff check daemon export_tools tests benchmarks
+	$(PY) -m ruff check .
 
 clean:
 	rm -rf $(VENV) models out var

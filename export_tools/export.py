@@ -54,10 +54,13 @@ def resolve_class_names(cfg, class_names: Sequence[str] | None) -> list[str]:
 
 def build_metadata(cfg, class_names: list[str], outputs: list[str], model_name: str,
                    keypoint_names: Sequence[str] | None = None,
-                   stuff_classes: Sequence[str] | None = None) -> ModelMetadata:
+                   stuff_classes: Sequence[str] | None = None,
+                   keypoint_connections: Sequence[Sequence[str]] | None = None) -> ModelMetadata:
     arch = cfg.MODEL.META_ARCHITECTURE
     heads = cfg.MODEL.RETINANET if arch == "RetinaNet" else cfg.MODEL.ROI_HEADS
     kp_names, skeleton = _keypoint_names(cfg, keypoint_names)
+    if keypoint_connections is not None and cfg.MODEL.KEYPOINT_ON:
+        skeleton = _check_connections(keypoint_connections, kp_names)
     return ModelMetadata(
         model_name=model_name,
         meta_architecture=arch,
@@ -72,7 +75,7 @@ def build_metadata(cfg, class_names: list[str], outputs: list[str], model_name: 
         exporter_version=__version__,
         keypoint_names=kp_names,
         keypoint_connections=skeleton,
-        stuff_classes=list(stuff_classes or []),
+        stuff_classes=_stuff_classes(cfg, stuff_classes),
         panoptic=_panoptic_settings(cfg),
     )
 
@@ -90,35 +93,66 @@ def _keypoint_names(cfg, names: Sequence[str] | None) -> tuple[list[str], list[l
     return [f"keypoint_{i}" for i in range(k)], []
 
 
+def _check_connections(pairs: Sequence[Sequence[str]], names: list[str]) -> list[list[str]]:
+    """Skeleton lines as pairs of keypoint names, each name one of ``names``."""
+    out = []
+    for pair in pairs:
+        if len(pair) != 2 or any(n not in names for n in pair):
+            raise ExportError(f"--keypoint-connections: {'-'.join(pair)!r} is not a pair of "
+                              f"keypoint names ({', '.join(names)})")
+        out.append([str(pair[0]), str(pair[1])])
+    return out
+
+
+def _stuff_classes(cfg, names: Sequence[str] | None) -> list[str]:
+    """Names of the semantic head's labels (0 is Panoptic FPN's "things" class)."""
+    if cfg.MODEL.META_ARCHITECTURE != "PanopticFPN":
+        return list(names or [])
+    k = int(cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES)
+    if names:
+        if len(names) != k:
+            raise ExportError(f"--stuff-classes gives {len(names)} names but the semantic head "
+                              f"has {k} classes (MODEL.SEM_SEG_HEAD.NUM_CLASSES, label 0 = "
+                              "things)")
+        return [str(n) for n in names]
+    return ["things", *(f"stuff_{i}" for i in range(1, k))]
+
+
 def _panoptic_settings(cfg) -> dict:
     if cfg.MODEL.META_ARCHITECTURE != "PanopticFPN":
         return {}
     c = cfg.MODEL.PANOPTIC_FPN.COMBINE
     return {"enabled": bool(c.ENABLED), "overlap_thresh": float(c.OVERLAP_THRESH),
             "stuff_area_limit": int(c.STUFF_AREA_LIMIT),
-            "instances_confidence_thresh": float(c.INSTANCES_CONFIDENCE_THRESH)}
+            "instances_confidence_thresh": float(c.INSTANCES_CONFIDENCE_THRESH),
+            "sem_seg_stride": int(cfg.MODEL.SEM_SEG_HEAD.COMMON_STRIDE)}
 
 
 def build_onnx(cfg, state: Mapping[str, np.ndarray], *, class_names: Sequence[str] | None = None,
                model_name: str = "model", source: str = "checkpoint",
                keypoint_names: Sequence[str] | None = None,
-               stuff_classes: Sequence[str] | None = None) -> onnx.ModelProto:
+               stuff_classes: Sequence[str] | None = None,
+               keypoint_connections: Sequence[Sequence[str]] | None = None) -> onnx.ModelProto:
     """Build and check the ONNX model for a loaded config and state dict."""
     return build_onnx_from_weights(cfg, WeightStore(state, source=source), class_names=class_names,
                                    model_name=model_name, keypoint_names=keypoint_names,
-                                   stuff_classes=stuff_classes)
+                                   stuff_classes=stuff_classes,
+                                   keypoint_connections=keypoint_connections)
 
 
 def build_onnx_from_weights(cfg, weights: WeightStore, *,
                             class_names: Sequence[str] | None = None, model_name: str = "model",
                             keypoint_names: Sequence[str] | None = None,
-                            stuff_classes: Sequence[str] | None = None) -> onnx.ModelProto:
+                            stuff_classes: Sequence[str] | None = None,
+                            keypoint_connections: Sequence[Sequence[str]] | None = None,
+                            ) -> onnx.ModelProto:
     """:func:`build_onnx` with any :class:`WeightStore` (e.g. synthetic weights for benchmarks)."""
     graph, _ = build_model_graph(cfg, weights, model_name)
     weights.finish()
     names = resolve_class_names(cfg, class_names)
     outputs = [o.name for o in graph.outputs]
-    meta = build_metadata(cfg, names, outputs, model_name, keypoint_names, stuff_classes)
+    meta = build_metadata(cfg, names, outputs, model_name, keypoint_names, stuff_classes,
+                          keypoint_connections)
     model = graph.build(meta.to_props(), doc=f"{model_name} exported by d2stream {__version__}")
     onnx.checker.check_model(model, full_check=True)
     return model
@@ -128,7 +162,8 @@ def export_model(config_file: str | os.PathLike, weights: str | os.PathLike,
                  output: str | os.PathLike, *, opts: Sequence[str] | None = None,
                  class_names: Sequence[str] | None = None, model_name: str | None = None,
                  keypoint_names: Sequence[str] | None = None,
-                 stuff_classes: Sequence[str] | None = None) -> Path:
+                 stuff_classes: Sequence[str] | None = None,
+                 keypoint_connections: Sequence[Sequence[str]] | None = None) -> Path:
     """Read ``config_file`` (+ ``opts``) and ``weights``; write the ONNX model to ``output``."""
     from export_tools.checkpoint import load_checkpoint
     from export_tools.config import check_supported, load_config
@@ -138,7 +173,8 @@ def export_model(config_file: str | os.PathLike, weights: str | os.PathLike,
     state, info = load_checkpoint(weights)
     name = model_name or Path(config_file).parent.name or Path(config_file).stem
     model = build_onnx(cfg, state, class_names=class_names, model_name=name, source=str(weights),
-                       keypoint_names=keypoint_names, stuff_classes=stuff_classes)
+                       keypoint_names=keypoint_names, stuff_classes=stuff_classes,
+                       keypoint_connections=keypoint_connections)
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")

@@ -78,33 +78,41 @@ def run(args: argparse.Namespace) -> int:
     else:
         image = synthetic_scene(h, w)
     net_input = predictor.preprocess(image)
-    graph_t, post_t, counts = [], [], []
+    times: dict[str, list[float]] = {"graph": [], "postprocess": [], "mask paste": [],
+                                     "panoptic": []}
+    counts = []
+    meta = predictor.metadata
     for i in tqdm(range(args.warmup + args.runs), desc="bench", file=sys.stderr):
         t0 = time.perf_counter()
         raw = predictor.run_network(net_input)
         t1 = time.perf_counter()
-        compact = postprocess(raw, tuple(net_input.shape[2:]), image.shape[:2],
-                              predictor.metadata)
-        inst = compact.to_instances()
+        compact = postprocess(raw, tuple(net_input.shape[2:]), image.shape[:2], meta)
         t2 = time.perf_counter()
+        inst = compact.to_instances()
+        t3 = time.perf_counter()
+        if meta.has_panoptic:
+            compact.to_panoptic(inst)
+        t4 = time.perf_counter()
         if i >= args.warmup:
-            graph_t.append(t1 - t0)
-            post_t.append(t2 - t1)
+            for key, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                times[key].append(dt)
             counts.append(len(inst))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     out = sys.stdout
-    out.write(f"model      {args.model} ({predictor.metadata.meta_architecture}"
-              f"{', int8' if predictor.metadata.quantization else ''})\n")
-    out.write(f"input      {net_input.shape[2]}x{net_input.shape[3]}  threads "
+    out.write(f"model       {args.model} ({meta.meta_architecture}"
+              f"{', int8' if meta.quantization else ''})\n")
+    out.write(f"input       {net_input.shape[2]}x{net_input.shape[3]}  threads "
               f"{args.threads or 'default'}  runs {args.runs}  backend {args.backend}\n")
-    out.write(f"graph      {percentiles(graph_t)}\n")
-    label = "paste+post" if predictor.metadata.has_masks else "postprocess"
-    out.write(f"{label:<10} {percentiles(post_t)}\n")
-    out.write(f"total      {percentiles([a + b for a, b in zip(graph_t, post_t)])}\n")
-    out.write(f"detections {np.mean(counts):.1f} per image\n")
-    out.write(f"peak RSS   {peak_mb:.0f} MB\n")
+    shown = {"graph": True, "postprocess": True, "mask paste": meta.has_masks,
+             "panoptic": meta.has_panoptic}
+    for key, values in times.items():
+        if shown[key]:
+            out.write(f"{key:<11} {percentiles(values)}\n")
+    out.write(f"total       {percentiles([sum(v) for v in zip(*times.values())])}\n")
+    out.write(f"detections  {np.mean(counts):.1f} per image\n")
+    out.write(f"peak RSS    {peak_mb:.0f} MB\n")
     if not args.no_peak:
-        write_efficiency(out, args.model, net_input, float(np.median(graph_t)))
+        write_efficiency(out, args.model, net_input, float(np.median(times["graph"])))
     return 0
 
 
@@ -114,11 +122,11 @@ def write_efficiency(out, model: str, net_input: np.ndarray, graph_s: float) -> 
     from daemon.perf.flops import count_flops
 
     peak = read_cpu_peak()
-    out.write(f"cpu peak   {peak.describe()}\n")
-    out.write(f"matmul     {matmul_gflops():.1f} GFLOP/s (numpy 2048x2048, measured now)\n")
+    out.write(f"cpu peak    {peak.describe()}\n")
+    out.write(f"matmul      {matmul_gflops():.1f} GFLOP/s (numpy 2048x2048, measured now)\n")
     report = count_flops(model, {"image": net_input})
     gflop = report.total / 1e9
     floor = gflop / peak.peak_gflops
-    out.write(f"flops      {gflop:.1f} GFLOP -> floor {floor * 1e3:.0f} ms at peak; "
+    out.write(f"flops       {gflop:.1f} GFLOP -> floor {floor * 1e3:.0f} ms at peak; "
               f"efficiency (floor / graph p50) {floor / graph_s:.2f}; "
               f"{gflop / graph_s:.1f} GFLOP/s achieved\n")

@@ -21,6 +21,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("daemon.cli.predict_cmd", "run an exported model on image files or folders"),
     "bench": ("daemon.cli.bench_cmd", "measure latency and memory of an exported model"),
 }  # further subcommands are registered below, one line each
+SUBCOMMANDS["eval"] = ("daemon.cli.eval_cmd", "COCO box/mask/keypoint AP of an exported model")
+SUBCOMMANDS["verify"] = ("daemon.cli.verify_cmd", "compare an exported model with Detectron2's")
+SUBCOMMANDS["zoo"] = ("daemon.cli.zoo_cmd", "list, download, export official Detectron2 models")
+SUBCOMMANDS["run"] = ("daemon.cli.run_cmd", "run the camera daemon with a YAML config")
+SUBCOMMANDS["check-config"] = ("daemon.cli.check_config_cmd", "validate a daemon YAML config")
+SUBCOMMANDS["demo-video"] = ("daemon.cli.demo_video_cmd", "write a video of moving shapes")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

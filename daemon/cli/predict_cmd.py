@@ -7,7 +7,6 @@ import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import cv2
 
@@ -15,8 +14,10 @@ from daemon.errors import D2StreamError
 from daemon.inference.image_io import list_images, read_image_bgr
 from daemon.inference.instances import Instances
 from daemon.inference.metadata import ModelMetadata
+from daemon.inference.panoptic import PanopticResult
 from daemon.inference.predictor import Predictor
-from daemon.visualization import draw_instances
+from daemon.inference.records import image_record
+from daemon.visualization import draw_instances, draw_panoptic
 
 log = logging.getLogger(__name__)
 
@@ -26,37 +27,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     parser.add_argument("--json", metavar="OUT.json", help="write all detections as JSON")
     parser.add_argument("--output-dir", metavar="DIR", help="write annotated images here")
+    parser.add_argument("--draw-threshold", type=float, default=0.5, metavar="S",
+                        help="annotated images show instances scoring at least S (default 0.5; "
+                             "--json always lists all)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
     parser.add_argument("--min-size", type=int, default=None,
                         help="override INPUT.MIN_SIZE_TEST (short edge of the network input)")
     parser.add_argument("--max-size", type=int, default=None, help="override INPUT.MAX_SIZE_TEST")
 
 
-def instance_records(inst: Instances, meta: ModelMetadata) -> list[dict[str, Any]]:
-    """One JSON object per instance: absolute xyxy box, score, 0-based class id and name."""
-    records = []
-    for i in range(len(inst)):
-        cls = int(inst.pred_classes[i])
-        records.append({
-            "box": [round(float(v), 3) for v in inst.pred_boxes[i]],
-            "score": round(float(inst.scores[i]), 6),
-            "category_id": cls,
-            "category_name": meta.class_names[cls] if cls < len(meta.class_names) else str(cls),
-        })
-    return records
-
-
-def image_record(path: Path, inst: Instances, meta: ModelMetadata) -> dict[str, Any]:
-    h, w = inst.image_size
-    return {"file_name": str(path), "height": h, "width": w,
-            "instances": instance_records(inst, meta)}
-
-
-def _annotate(out_dir: Path, path: Path, image, inst: Instances, meta: ModelMetadata) -> None:
-    pairs = [(meta.keypoint_names.index(a), meta.keypoint_names.index(b))
-             for a, b in meta.keypoint_connections
-             if a in meta.keypoint_names and b in meta.keypoint_names]
-    drawn = draw_instances(image, inst, meta.class_names, pairs)
+def _annotate(out_dir: Path, path: Path, image, inst: Instances, meta: ModelMetadata,
+              panoptic: PanopticResult | None, threshold: float) -> None:
+    inst = inst[inst.scores >= threshold]
+    if panoptic is not None:
+        drawn = draw_panoptic(image, panoptic, meta.class_names, meta.stuff_classes)
+    else:
+        pairs = [(meta.keypoint_names.index(a), meta.keypoint_names.index(b))
+                 for a, b in meta.keypoint_connections
+                 if a in meta.keypoint_names and b in meta.keypoint_names]
+        drawn = draw_instances(image, inst, meta.class_names, pairs)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{path.stem}.png"
     if not cv2.imwrite(str(target), drawn):
@@ -75,15 +64,18 @@ def run(args: argparse.Namespace) -> int:
     for path in list_images(args.inputs):
         try:
             image = read_image_bgr(path)
-            inst = predictor(image)
+            compact = predictor.predict_compact(image)
+            inst = compact.to_instances()
+            panoptic = compact.to_panoptic(inst) if meta.has_panoptic else None
             if args.output_dir:
-                _annotate(Path(args.output_dir), path, image, inst, meta)
+                _annotate(Path(args.output_dir), path, image, inst, meta, panoptic,
+                          args.draw_threshold)
         except D2StreamError as exc:
             log.error("%s", exc)
             failures += 1
             continue
         log.info("%s: %d instances", path, len(inst))
-        images.append(image_record(path, inst, meta))
+        images.append(image_record(str(path), inst, meta, panoptic))
     if args.json:
         doc = {"model": asdict(meta), "images": images}
         Path(args.json).write_text(json.dumps(doc, indent=1), encoding="utf-8")

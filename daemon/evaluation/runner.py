@@ -129,3 +129,21 @@ def evaluate_predictions(
         num_images=n_images, num_detections=len(results), metrics=metrics,
         seconds=time.perf_counter() - start, results=results,
     )
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def collect_images(paths: Sequence[Path]) -> list[Path]:
+    """Image files named directly or found (non-recursively, sorted) in the given folders."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InputImageError(f"{path} is neither an image file nor a folder")
+    if not found:
+        raise InputImageError(f"no images in {', '.join(map(str, paths))}")
+    return found

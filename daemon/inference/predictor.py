@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -17,8 +18,17 @@ from daemon.errors import InputImageError, ModelError
 from daemon.inference.backends import DEFAULT_BACKEND, BackendOptions, create_backend
 from daemon.inference.backends.ort_backend import session_options
 from daemon.inference.instances import Instances
-from daemon.inference.masks import paste_masks
+from daemon.inference.keypoints import heatmaps_to_keypoints, rescale_keypoints
+from daemon.inference.masks import paste_mask, paste_masks
 from daemon.inference.metadata import ModelMetadata
+from daemon.inference.panoptic import (
+    PanopticResult,
+    PanopticSettings,
+    combine_panoptic,
+    full_masks,
+)
+from daemon.inference.semantic import sem_seg_labels
+from daemon.inference.tie_order import detectron2_rows
 from daemon.inference.transforms import rescale_boxes, to_network_input
 
 log = logging.getLogger(__name__)
@@ -29,8 +39,14 @@ class CompactPrediction:
     """Model outputs at the original image resolution, before masks are pasted.
 
     Arrays: ``boxes (N, 4)`` xyxy, ``scores (N,)``, ``classes (N,)`` int64,
-    ``mask_probs (N, M, M)``, ``keypoints (N, K, 3)``. Small enough to pass between processes.
+    ``mask_probs (N, M, M)``, ``keypoints (N, K, 3)`` (x, y, score). Panoptic models add
+    ``sem_seg_logits (C, h, w)``, the semantic logits at ``1 / panoptic.sem_seg_stride`` of the
+    padded network input of size ``net_hw``. Small enough to pass between processes.
     """
+
+    #: Fields with one row per instance (``select`` filters them; the others are per image).
+    PER_INSTANCE: ClassVar[tuple[str, ...]] = ("boxes", "scores", "classes", "mask_probs",
+                                               "keypoints")
 
     image_size: tuple[int, int]
     boxes: np.ndarray
@@ -39,9 +55,18 @@ class CompactPrediction:
     mask_probs: np.ndarray | None = None
     keypoints: np.ndarray | None = None
     mask_threshold: float = 0.5
+    sem_seg_logits: np.ndarray | None = None
+    net_hw: tuple[int, int] | None = None
+    panoptic: PanopticSettings | None = None
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
+
+    def select(self, keep: np.ndarray) -> CompactPrediction:
+        """The instances picked by ``keep`` (bool mask or indices); per-image fields unchanged."""
+        picked = {name: getattr(self, name)[keep] for name in self.PER_INSTANCE
+                  if getattr(self, name) is not None}
+        return replace(self, **picked)
 
     def to_instances(self, paste: bool = True) -> Instances:
         """Full ``Instances``; masks pasted into the image when ``paste``."""
@@ -50,6 +75,31 @@ class CompactPrediction:
             masks = paste_masks(self.mask_probs, self.boxes, self.image_size, self.mask_threshold)
         return Instances(self.image_size, self.boxes, self.scores, self.classes, pred_masks=masks,
                          pred_keypoints=self.keypoints, mask_probs=self.mask_probs)
+
+    def sem_seg_labels(self) -> np.ndarray | None:
+        """Semantic labels ``(H, W)`` int32 at the image resolution (panoptic models)."""
+        if self.sem_seg_logits is None or self.net_hw is None:
+            return None
+        stride = (self.panoptic or PanopticSettings()).sem_seg_stride
+        return sem_seg_labels(self.sem_seg_logits, stride, self.net_hw, self.image_size)
+
+    def to_panoptic(self, instances: Instances | None = None) -> PanopticResult:
+        """Panoptic segmentation as Detectron2's ``PanopticFPN`` returns it.
+
+        ``instances``: this prediction's ``Instances`` with pasted masks, to reuse them;
+        otherwise each confident instance's mask is pasted on its own.
+        """
+        labels = self.sem_seg_labels()
+        if labels is None or self.mask_probs is None:
+            raise ModelError("this model has no panoptic outputs (sem_seg and mask_probs)")
+        if instances is not None and instances.pred_masks is not None:
+            masks = full_masks(instances.pred_masks)
+        else:
+            def masks(i: int) -> tuple[np.ndarray, tuple[slice, slice]]:
+                return paste_mask(self.mask_probs[i], self.boxes[i], self.image_size,
+                                  self.mask_threshold)
+        return combine_panoptic(self.scores, self.classes, masks, labels,
+                                self.panoptic or PanopticSettings())
 
 
 __all__ = ["CompactPrediction", "Predictor", "postprocess", "session_options"]
@@ -94,8 +144,8 @@ class Predictor:
         return to_network_input(image_bgr, self.metadata.input_format, self.min_size, self.max_size)
 
     def run_network(self, net_input: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw graph outputs at network resolution."""
-        return self.backend.run({"image": net_input})
+        """Detections at network resolution (Detectron2's ``do_postprocess=False`` outputs)."""
+        return resolve_ties(self.backend.run({"image": net_input}), self.metadata)
 
     def predict_compact(self, image_bgr: np.ndarray) -> CompactPrediction:
         net_input = self.preprocess(image_bgr)
@@ -107,18 +157,48 @@ class Predictor:
         return self.predict_compact(image_bgr).to_instances()
 
 
+# Graph outputs with one row per detection (the others are per image or per kept box).
+PER_DETECTION = ("boxes", "scores", "classes", "mask_probs", "keypoint_heatmaps")
+TIE_OUTPUTS = ("kept_scores", "kept_rank", "num_candidates")
+
+
+def resolve_ties(raw: dict[str, np.ndarray], meta: ModelMetadata) -> dict[str, np.ndarray]:
+    """Keep DETECTIONS_PER_IMAGE rows in Detectron2's order of equal scores (see tie_order)."""
+    if "kept_rank" not in raw:
+        return raw
+    rows = detectron2_rows(raw["kept_scores"], raw["kept_rank"], int(raw["num_candidates"][0]),
+                           meta.detections_per_image)
+    out = {k: v for k, v in raw.items() if k not in TIE_OUTPUTS}
+    for name in PER_DETECTION:
+        if name in out:
+            out[name] = out[name][rows]
+    return out
+
+
 def postprocess(raw: dict[str, np.ndarray], net_hw: tuple[int, int], out_hw: tuple[int, int],
                 meta: ModelMetadata) -> CompactPrediction:
-    """``detector_postprocess``: rescale to ``out_hw``, clip, drop empty boxes."""
+    """``detector_postprocess``: rescale to ``out_hw``, clip, drop empty boxes; keypoints are
+    decoded from their heatmaps at network scale first, as Detectron2 does."""
     boxes, keep = rescale_boxes(raw["boxes"], net_hw, out_hw)
     mask_probs = raw.get("mask_probs")
+    keypoints = None
+    if "keypoint_heatmaps" in raw:
+        decoded = heatmaps_to_keypoints(raw["keypoint_heatmaps"], raw["boxes"])
+        keypoints = rescale_keypoints(decoded, net_hw, out_hw)[keep]
+    panoptic = None
+    if "sem_seg" in raw:
+        panoptic = PanopticSettings.from_metadata(meta.panoptic)
     return CompactPrediction(
         image_size=out_hw,
         boxes=boxes[keep],
         scores=raw["scores"][keep],
         classes=raw["classes"][keep],
         mask_probs=None if mask_probs is None else mask_probs[keep],
+        keypoints=keypoints,
         mask_threshold=meta.mask_threshold,
+        sem_seg_logits=None if panoptic is None else raw["sem_seg"][0],
+        net_hw=(int(net_hw[0]), int(net_hw[1])),
+        panoptic=panoptic,
     )
 
 

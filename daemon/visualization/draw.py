@@ -1,4 +1,4 @@
-"""Annotate a BGR frame with boxes, labels, masks and keypoints (OpenCV drawing only)."""
+"""Annotate a BGR frame with boxes, labels, masks, keypoints and panoptic segments (OpenCV only)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from daemon.inference.instances import Instances
+from daemon.inference.panoptic import PanopticResult
 
 # A fixed, distinguishable palette (BGR), indexed by class id.
 _PALETTE = np.array(
@@ -85,3 +86,67 @@ def _keypoints(out: np.ndarray, kps: np.ndarray, connections: Sequence[tuple[int
         if s > min_score:
             cv2.circle(out, (int(x), int(y)), thickness + 2, (255, 255, 255), -1, cv2.LINE_AA)
             cv2.circle(out, (int(x), int(y)), thickness + 1, color, -1, cv2.LINE_AA)
+
+
+# Muted colours for stuff segments (BGR), distinct from the thing palette's saturated ones.
+_STUFF_PALETTE = np.array(
+    [[180, 130, 70], [60, 130, 60], [140, 140, 140], [90, 160, 200], [160, 100, 160],
+     [120, 180, 170], [70, 90, 150], [200, 190, 150]],
+    dtype=np.uint8,
+)
+
+
+def _segment_colors(result: PanopticResult) -> np.ndarray:
+    """``(max_id + 1, 3)`` uint8 colour of every segment id (0: unused)."""
+    top = max([int(s["id"]) for s in result.segments_info], default=0)
+    colors = np.zeros((top + 1, 3), np.uint8)
+    for n, seg in enumerate(result.segments_info):
+        if seg["isthing"]:
+            # Same class, same hue; successive instances alternate in brightness.
+            shade = 1.0 - 0.25 * (n % 3)
+            colors[seg["id"]] = (np.array(color_for(seg["category_id"])) * shade).astype(np.uint8)
+        else:
+            colors[seg["id"]] = _STUFF_PALETTE[int(seg["category_id"]) % len(_STUFF_PALETTE)]
+    return colors
+
+
+def _interior_point(mask: np.ndarray) -> tuple[int, int]:
+    """The ``(x, y)`` pixel of ``mask`` farthest from its border: where a label reads best."""
+    dist = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    y, x = np.unravel_index(int(dist.argmax()), dist.shape)
+    return int(x), int(y)
+
+
+def draw_panoptic(
+    image_bgr: np.ndarray,
+    result: PanopticResult,
+    class_names: Sequence[str] = (),
+    stuff_names: Sequence[str] = (),
+    alpha: float = 0.5,
+) -> np.ndarray:
+    """A copy of ``image_bgr`` with every panoptic segment tinted, outlined and labelled."""
+    out = image_bgr.copy()
+    seg = result.panoptic_seg
+    if not result.segments_info:
+        return out
+    colors = _segment_colors(result)
+    painted = seg > 0
+    tint = colors[np.where(painted, seg, 0)]
+    out[painted] = (out[painted] * (1 - alpha) + tint[painted] * alpha).astype(np.uint8)
+    edges = np.zeros(seg.shape, bool)
+    edges[:, 1:] |= seg[:, 1:] != seg[:, :-1]
+    edges[1:, :] |= seg[1:, :] != seg[:-1, :]
+    out[edges] = (255, 255, 255)
+    for info in result.segments_info:
+        mask = seg == info["id"]
+        if not mask.any():
+            continue
+        cat = int(info["category_id"])
+        names = class_names if info["isthing"] else stuff_names
+        text = names[cat] if cat < len(names) else str(cat)
+        if info["isthing"]:
+            text += f" {info['score']:.0%}"
+        x, y = _interior_point(mask)
+        color = colors[info["id"]]
+        _label(out, text, (x, y), (int(color[0]), int(color[1]), int(color[2])))
+    return out

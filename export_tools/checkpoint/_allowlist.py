@@ -36,6 +36,13 @@ def _frozenset(*args: Any) -> frozenset[Any]:
     return frozenset(_iterable_arg(args, "builtins.frozenset"))
 
 
+def _empty_bytes(*args: Any) -> bytes:
+    # Protocol 2 pickles written by Python 3 store b"" as bytes().
+    if args:
+        raise CheckpointError("builtins.bytes is only allowed without arguments")
+    return b""
+
+
 @lru_cache(maxsize=1)
 def allowed_globals() -> dict[str, SafeGlobal]:
     """``"module.name" -> SafeGlobal`` for every global a checkpoint may use."""
@@ -43,6 +50,7 @@ def allowed_globals() -> dict[str, SafeGlobal]:
         "collections.OrderedDict": SafeGlobal("collections.OrderedDict", _ordered_dict),
         "builtins.set": SafeGlobal("builtins.set", _set),
         "builtins.frozenset": SafeGlobal("builtins.frozenset", _frozenset),
+        "builtins.bytes": SafeGlobal("builtins.bytes", _empty_bytes),
     }
     table.update(numpy_globals())
     table.update(torch_globals())

@@ -17,6 +17,7 @@ Defence in depth, in this order:
 
 from __future__ import annotations
 
+import _compat_pickle
 import io
 import pickle
 import pickletools
@@ -25,14 +26,16 @@ from typing import Any
 
 from export_tools.errors import CheckpointError
 
-# Module names that Python 2 (protocol < 3) pickles use for the same objects.
-_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
-
 # Opcodes that create instances of classes or read the copyreg extension registry: no checkpoint
 # needs them, and refusing them keeps the set of reachable code paths small.
 _REFUSED_OPCODES = frozenset({"INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "EXT1", "EXT2", "EXT4"})
 
 _MAX_NAME_CHARS = 120
+
+
+def clip(text: str, limit: int = 160) -> str:
+    """``text`` cut to at most ``limit`` characters."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def short_text(value: object, limit: int = 80) -> str:
@@ -72,7 +75,7 @@ class SafeGlobal:
             raise
         except (TypeError, ValueError, OverflowError, MemoryError) as exc:
             raise CheckpointError(
-                f"invalid call to {self.qualname}: {type(exc).__name__}: {short_text(str(exc))}"
+                f"invalid call to {self.qualname}: {type(exc).__name__}: {clip(str(exc))}"
             ) from exc
 
     def __setstate__(self, state: Any) -> None:
@@ -86,17 +89,26 @@ GlobalTable = Mapping[str, SafeGlobal]
 PersistentLoader = Callable[[Any], Any]
 
 
+def _python3_name(module: str, name: str) -> tuple[str, str]:
+    """The Python 3 name of a global that a protocol < 3 pickle wrote under its Python 2 name."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
 def resolve_global(table: GlobalTable, module: object, name: object) -> SafeGlobal:
     """The allow-listed object for ``module.name``; CheckpointError naming it otherwise."""
     if not isinstance(module, str) or not isinstance(name, str):
         raise CheckpointError("the pickle names a global with a non-string module or name")
-    module = _PY2_MODULES.get(module, module)
-    qualname = f"{module[:_MAX_NAME_CHARS]}.{name[:_MAX_NAME_CHARS]}"
-    found = table.get(f"{module}.{name}")
+    py3_module, py3_name = _python3_name(module, name)
+    found = table.get(f"{py3_module}.{py3_name}")
     if found is None:
+        qualname = f"{py3_module[:_MAX_NAME_CHARS]}.{py3_name[:_MAX_NAME_CHARS]}"
+        written = f"{module[:_MAX_NAME_CHARS]}.{name[:_MAX_NAME_CHARS]}"
+        alias = f" (written as {written})" if written != qualname else ""
         raise CheckpointError(
-            f"refuses to import {qualname}: a checkpoint may only contain tensors, numpy arrays "
-            "and plain containers (nothing was executed)"
+            f"refuses to import {qualname}{alias}: a checkpoint may only contain tensors, "
+            "numpy arrays and plain containers (nothing was executed)"
         )
     return found
 
@@ -119,7 +131,7 @@ def prescan(data: bytes, table: GlobalTable) -> None:
     except CheckpointError:
         raise
     except Exception as exc:  # pickletools reports every framing problem as ValueError
-        raise CheckpointError(f"corrupt or truncated pickle: {short_text(str(exc), 160)}") from exc
+        raise CheckpointError(f"corrupt or truncated pickle: {clip(str(exc))}") from exc
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -157,6 +169,4 @@ def safe_loads(data: bytes, table: GlobalTable, persistent: PersistentLoader | N
     except CheckpointError:
         raise
     except Exception as exc:
-        raise CheckpointError(
-            f"corrupt pickle: {type(exc).__name__}: {short_text(str(exc), 160)}"
-        ) from exc
+        raise CheckpointError(f"corrupt pickle: {type(exc).__name__}: {clip(str(exc))}") from exc

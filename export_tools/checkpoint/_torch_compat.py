@@ -154,10 +154,10 @@ def tensor_to_array(ref: TensorRef, raw: np.ndarray, little_endian: bool) -> np.
     strides = tuple(s * stored.itemsize for s in ref.stride)
     view = as_strided(base, shape=ref.size, strides=strides, writeable=False)
     if ref.dtype.name == "bfloat16":
-        widened = view.astype(np.uint32) << np.uint32(16)
+        widened = view.astype(np.uint32, order="C") << np.uint32(16)
         return widened.view(np.float32)
     if ref.dtype.name == "bool":
-        return np.not_equal(view, 0)
+        return np.ascontiguousarray(view != 0)
     return np.array(view, dtype=loaded, order="C", copy=True)
 
 

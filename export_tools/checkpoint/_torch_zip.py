@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from export_tools.checkpoint._allowlist import allowed_globals
-from export_tools.checkpoint._safe_pickle import safe_loads, short_text
+from export_tools.checkpoint._safe_pickle import clip, safe_loads, short_text
 from export_tools.checkpoint._torch_compat import (
     StorageRef,
     TensorRef,
@@ -39,6 +39,8 @@ def _check_entry(info: zipfile.ZipInfo, file_size: int, max_bytes: int) -> None:
         raise CheckpointError(
             f"zip entry {name} uses unsupported compression method {info.compress_type}"
         )
+    if info.flag_bits & 0x1:
+        raise CheckpointError(f"zip entry {name} is encrypted")
     if info.file_size > max_bytes:
         raise CheckpointError(
             f"zip entry {name} claims {info.file_size} bytes, more than the limit of "
@@ -90,8 +92,8 @@ class TorchZipReader:
         file_size = os.path.getsize(path)
         try:
             self._zip = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
-            raise CheckpointError(f"corrupt or truncated zip archive: {exc}") from exc
+        except Exception as exc:  # zipfile raises several types for a damaged directory
+            raise CheckpointError(f"corrupt or truncated zip archive: {clip(str(exc))}") from exc
         try:
             self._entries = {info.filename: info for info in self._zip.infolist()}
             for info in self._entries.values():
@@ -119,8 +121,10 @@ class TorchZipReader:
             )
         try:
             data = self._zip.read(info)
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-            raise CheckpointError(f"corrupt zip entry {short_text(name)}: {exc}") from exc
+        except Exception as exc:  # BadZipFile (CRC), EOFError, zlib.error, OSError, ...
+            raise CheckpointError(
+                f"corrupt zip entry {short_text(name)}: {clip(str(exc))}"
+            ) from exc
         if len(data) != info.file_size:
             raise CheckpointError(f"zip entry {short_text(name)} is shorter than it claims")
         return data
@@ -155,6 +159,11 @@ class TorchZipReader:
         self._storages[key] = storage
         return storage
 
+    @property
+    def storage_keys(self) -> frozenset[str]:
+        """Keys of every storage the pickle referenced (after ``load``)."""
+        return frozenset(self._storages)
+
     def load(self) -> Any:
         """The unpickled top-level object; tensors in it are ``TensorRef`` placeholders."""
         data = self._read_entry(f"{self._prefix}/data.pkl")
@@ -166,7 +175,7 @@ class TorchZipReader:
             try:
                 ref.check_extent()
             except CheckpointError as exc:
-                raise CheckpointError(f"tensor '{name}': {exc}") from None
+                raise CheckpointError(f"tensor {short_text(name, 200)}: {exc}") from None
         total = sum(ref.loaded_nbytes for ref in tensors.values())
         if total > self._max_bytes:
             raise CheckpointError(

@@ -59,7 +59,7 @@ class _Selected:
     author: str | None
 
 
-def _sniff(path: str, head: bytes) -> str:
+def _sniff(head: bytes) -> str:
     """``FORMAT_TORCH_ZIP`` or ``FORMAT_PICKLE`` from the first bytes; CheckpointError otherwise."""
     if not head:
         raise CheckpointError("the file is empty")
@@ -95,7 +95,7 @@ def _key_names(top: dict[Any, Any], skip: str) -> tuple[str, ...]:
 
 def _select_torch(top: Any) -> _Selected:
     if not isinstance(top, dict):
-        raise CheckpointError(f"the checkpoint holds a {short_text(top)}, not a dict")
+        raise CheckpointError(f"the checkpoint holds {short_text(top)}, not a dict")
     if "model" not in top:
         return _Selected(top, (), _flag(top.get("matching_heuristics")), None)
     author = top.get("__author__")
@@ -112,10 +112,10 @@ def _select_pickle(top: Any) -> _Selected:
     if isinstance(top, dict) and isinstance(top.get("model"), dict):
         return _select_torch(top)
     if not isinstance(top, dict):
-        raise CheckpointError(f"the pickle holds a {short_text(top)}, not a dict")
+        raise CheckpointError(f"the pickle holds {short_text(top)}, not a dict")
     blobs = top.get("blobs", top)
     if not isinstance(blobs, dict):
-        raise CheckpointError(f"'blobs' is a {short_text(blobs)}, not a dict")
+        raise CheckpointError(f"'blobs' holds {short_text(blobs)}, not a dict")
     model = {k: v for k, v in blobs.items() if not (isinstance(k, str) and k.endswith("_momentum"))}
     extra = _key_names(top, "blobs") if "blobs" in top else ()
     return _Selected(model, extra, True, "Caffe2")
@@ -124,7 +124,7 @@ def _select_pickle(top: Any) -> _Selected:
 def _split_values(model: Any) -> tuple[dict[str, TensorRef], dict[str, ArrayBuilder]]:
     """Model dict entries by kind; CheckpointError naming any entry that is not a tensor."""
     if not isinstance(model, dict):
-        raise CheckpointError(f"the model entry is a {short_text(model)}, not a dict of tensors")
+        raise CheckpointError(f"the model entry holds {short_text(model)}, not a dict of tensors")
     tensors: dict[str, TensorRef] = {}
     arrays: dict[str, ArrayBuilder] = {}
     for name, value in model.items():
@@ -135,8 +135,9 @@ def _split_values(model: Any) -> tuple[dict[str, TensorRef], dict[str, ArrayBuil
         elif isinstance(value, ArrayBuilder):
             arrays[name] = value
         else:
+            what = short_text(value)
             raise CheckpointError(
-                f"model entry '{name}' is a {short_text(value)}, not a tensor or array"
+                f"model entry {short_text(name, 200)} holds {what}, not a tensor or array"
             )
     return tensors, arrays
 
@@ -160,7 +161,7 @@ def _read_pickle_file(path: str, max_bytes: int) -> Any:
 
 def _load(path: str, max_bytes: int) -> tuple[str, _Selected, dict[str, np.ndarray]]:
     with open(path, "rb") as handle:
-        fmt = _sniff(path, handle.read(512))
+        fmt = _sniff(handle.read(512))
     if fmt == FORMAT_TORCH_ZIP:
         with TorchZipReader(path, max_bytes) as reader:
             selected = _select_torch(reader.load())
@@ -175,7 +176,7 @@ def _load(path: str, max_bytes: int) -> tuple[str, _Selected, dict[str, np.ndarr
         try:
             state[name] = builder.to_array()
         except CheckpointError as exc:
-            raise CheckpointError(f"array '{name}': {exc}") from None
+            raise CheckpointError(f"array {short_text(name, 200)}: {exc}") from None
     order = {name: i for i, name in enumerate(selected.model)}
     ordered = dict(sorted(state.items(), key=lambda item: order[item[0]]))
     return fmt, selected, _strip_module_prefix(ordered)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from export_tools.config.defaults import DEFAULTS
 from export_tools.config.node import Config
 from export_tools.config.values import is_finite_number
 from export_tools.errors import ConfigError
@@ -44,6 +45,7 @@ def check_supported(cfg: Config) -> None:
 
     The message lists the supported values, and names the other offending keys, if any.
     """
+    _require_all_keys(cfg)
     problems = list(_problems(cfg))
     if not problems:
         return
@@ -53,6 +55,25 @@ def check_supported(cfg: Config) -> None:
         others = ", ".join(p.key for p in problems[1:])
         message += f" (also unsupported: {others})"
     raise ConfigError(message, key=first.key, file=cfg.source)
+
+
+def _require_all_keys(cfg: Config) -> None:
+    """A Config built by hand must still hold every default key, as load_config's do."""
+    for key in _dotted_keys(DEFAULTS, ""):
+        if key not in cfg:
+            raise ConfigError(
+                "config lacks this key; load configs with load_config, which fills in defaults",
+                key=key,
+                file=cfg.source,
+            )
+
+
+def _dotted_keys(tree: dict[str, Any], prefix: str) -> Iterator[str]:
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _dotted_keys(value, f"{prefix}{key}.")
+        else:
+            yield prefix + key
 
 
 def _one_of(cfg: Config, key: str, allowed: Sequence[Any], why: str = "") -> Iterator[_Problem]:

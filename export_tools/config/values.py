@@ -49,7 +49,7 @@ def describe(value: Any) -> str:
 
 def coerce_value(key: str, value: Any, default: Any) -> Any:
     """Return ``value`` checked and coerced to fit ``default``; raise ValueProblem otherwise."""
-    if isinstance(value, str) and default is not None and not isinstance(default, str):
+    if isinstance(value, str) and not _takes_strings(key, default):
         value = _read_literal(value)
     if isinstance(value, tuple):
         value = list(value)
@@ -71,6 +71,10 @@ def coerce_value(key: str, value: Any, default: Any) -> Any:
     raise ValueProblem(f"expected {type_name(default)}, got {describe(value)}")
 
 
+def _takes_strings(key: str, default: Any) -> bool:
+    return isinstance(default, str) or str in OPTIONAL_TYPES.get(key, ())
+
+
 def _coerce_optional(key: str, value: Any) -> Any:
     allowed = OPTIONAL_TYPES.get(key, ())
     if float in allowed and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -85,7 +89,7 @@ def _widen(value: int | float) -> float:
     try:
         return float(value)
     except OverflowError:
-        raise ValueProblem(f"number {value} is too large") from None
+        raise ValueProblem(f"number {describe(value)} is too large for a float") from None
 
 
 def _read_literal(text: str) -> Any:

@@ -40,6 +40,7 @@ class GraphBuilder:
         self._scope: list[str] = []
         self._const_cache: dict[tuple[str, bytes, tuple[int, ...]], str] = {}
         self._memo: dict[tuple, Tensor] = {}
+        self._named: dict[str, str] = {}
 
     # ----------------------------------------------------------------- naming
     def unique(self, hint: str) -> str:
@@ -77,6 +78,12 @@ class GraphBuilder:
         if key is not None:
             self._const_cache[key] = name
         return name
+
+    def named_const(self, key: str, make: Any, hint: str) -> Tensor:
+        """An initializer created once per ``key`` (weights shared by several uses, e.g. levels)."""
+        if key not in self._named:
+            self._named[key] = self.const(make(), hint)
+        return self._named[key]
 
     def i64(self, values: Sequence[int] | int, hint: str = "i64") -> Tensor:
         return self.const(np.asarray(values, dtype=np.int64), hint)

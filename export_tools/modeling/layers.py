@@ -40,14 +40,10 @@ def conv2d(
     Input ``(N, in_ch, H, W)`` -> output ``(N, out_ch, H', W')``.
     """
     norm_prefix = norm_prefix or f"{prefix}.norm"
-    weight = w.get(f"{prefix}.weight", (out_ch, in_ch // groups, kernel, kernel))
-    bias = w.get_optional(f"{prefix}.bias", (out_ch,))
-    if norm in BATCH_NORMS:
-        weight, bias = _fold_batch_norm(w, norm_prefix, weight, bias, out_ch)
+    weight, bias = _conv_params(g, w, prefix, in_ch, out_ch, kernel, groups, norm, norm_prefix)
     y = g.op(
         "Conv",
-        [x, g.const(weight, f"{prefix}.weight"),
-         None if bias is None else g.const(bias, f"{prefix}.bias")],
+        [x, weight, bias],
         kernel_shape=[kernel, kernel],
         strides=[stride, stride],
         pads=[padding] * 4,
@@ -60,6 +56,33 @@ def conv2d(
     elif norm not in ("", *BATCH_NORMS):
         raise ValueError(f"unsupported norm {norm!r}")
     return g.op("Relu", [y], hint="relu") if relu else y
+
+
+def _conv_params(
+    g: GraphBuilder, w: WeightStore, prefix: str, in_ch: int, out_ch: int, kernel: int,
+    groups: int, norm: str, norm_prefix: str,
+) -> tuple[Tensor, Tensor | None]:
+    """Weight and bias initializers (batch norm folded in), created once per module."""
+    key = f"{prefix}|{norm_prefix if norm in BATCH_NORMS else ''}"
+
+    def params() -> tuple[np.ndarray, np.ndarray | None]:
+        weight = w.get(f"{prefix}.weight", (out_ch, in_ch // groups, kernel, kernel))
+        bias = w.get_optional(f"{prefix}.bias", (out_ch,))
+        if norm in BATCH_NORMS:
+            weight, bias = _fold_batch_norm(w, norm_prefix, weight, bias, out_ch)
+        return weight, bias
+
+    cached: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+
+    def get() -> tuple[np.ndarray, np.ndarray | None]:
+        if "v" not in cached:
+            cached["v"] = params()
+        return cached["v"]
+
+    weight = g.named_const(f"{key}.weight", lambda: get()[0], f"{prefix}.weight")
+    has_bias = w.has(f"{prefix}.bias") or norm in BATCH_NORMS
+    bias = g.named_const(f"{key}.bias", lambda: get()[1], f"{prefix}.bias") if has_bias else None
+    return weight, bias
 
 
 def _fold_batch_norm(
@@ -108,3 +131,10 @@ def linear(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, in_dim: int,
 def max_pool(g: GraphBuilder, x: Tensor, kernel: int, stride: int, padding: int) -> Tensor:
     return g.op("MaxPool", [x], kernel_shape=[kernel, kernel], strides=[stride, stride],
                 pads=[padding] * 4, hint="maxpool")
+
+
+def upsample_bilinear(g: GraphBuilder, x: Tensor, scale: float, hint: str = "upsample") -> Tensor:
+    """``F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)`` on NCHW."""
+    scales = g.const(np.asarray([1.0, 1.0, scale, scale], np.float32), f"scale{scale:g}x")
+    return g.op("Resize", [x, None, scales], mode="linear",
+                coordinate_transformation_mode="pytorch_half_pixel", hint=hint)

@@ -13,7 +13,9 @@ from export_tools.modeling.backbone.build import size_divisibility
 from export_tools.modeling.poolers import PoolerSpec, build_pooler
 from export_tools.modeling.proposal_generator.rpn import RPNConfig, build_rpn
 from export_tools.modeling.retinanet import build_retinanet
+from export_tools.modeling.roi_heads.cascade import build_cascade_box_path
 from export_tools.modeling.roi_heads.fast_rcnn import Detections
+from export_tools.modeling.roi_heads.keypoint_head import KeypointHeadSpec, build_keypoint_head
 from export_tools.modeling.roi_heads.mask_head import MaskHeadSpec, build_mask_head
 from export_tools.modeling.roi_heads.standard import (
     BoxPathSpec,
@@ -21,10 +23,16 @@ from export_tools.modeling.roi_heads.standard import (
     build_standard_box_path,
     res5_transform,
 )
+from export_tools.modeling.semantic_seg import SemSegSpec, build_sem_seg_head
 from export_tools.modeling.weights import WeightStore
 
 IMAGE_INPUT = "image"
 META_ARCHITECTURES = ("GeneralizedRCNN", "RetinaNet", "PanopticFPN")
+BOX_PATHS = {
+    "StandardROIHeads": build_standard_box_path,
+    "Res5ROIHeads": build_res5_box_path,
+    "CascadeROIHeads": build_cascade_box_path,
+}
 
 
 @dataclass
@@ -59,16 +67,27 @@ def build_generalized_rcnn(g: GraphBuilder, w: WeightStore, features: dict[str, 
                            image_hw: Tensor, cfg) -> GraphOutputs:
     proposals = build_rpn(g, w, features, image_hw, RPNConfig.from_config(cfg))
     heads = cfg.MODEL.ROI_HEADS.NAME
-    if heads == "Res5ROIHeads":
-        dets = build_res5_box_path(g, w, features, proposals, image_hw, cfg)
-    elif heads == "StandardROIHeads":
-        dets = build_standard_box_path(g, w, features, proposals, image_hw, cfg)
-    else:
+    if heads not in BOX_PATHS:
         raise NotImplementedError(f"MODEL.ROI_HEADS.NAME={heads} is not supported yet")
+    dets = BOX_PATHS[heads](g, w, features, proposals, image_hw, cfg)
     outputs = GraphOutputs(dets)
     if cfg.MODEL.MASK_ON:
         probs = _mask_path(g, w, features, dets, cfg)
         outputs.extra["mask_probs"] = (probs, TensorProto.FLOAT, ["detections", "M", "M"])
+    if cfg.MODEL.KEYPOINT_ON:
+        heatmaps = build_keypoint_head(g, w, features, dets.boxes,
+                                       KeypointHeadSpec.from_config(cfg))
+        outputs.extra["keypoint_heatmaps"] = (heatmaps, TensorProto.FLOAT,
+                                              ["detections", "keypoints", "S", "S"])
+    return outputs
+
+
+def build_panoptic_fpn(g: GraphBuilder, w: WeightStore, features: dict[str, Feature],
+                       image_hw: Tensor, cfg) -> GraphOutputs:
+    """Generalized R-CNN plus the semantic head's logits ``sem_seg`` at its common stride."""
+    outputs = build_generalized_rcnn(g, w, features, image_hw, cfg)
+    logits = build_sem_seg_head(g, w, features, SemSegSpec.from_config(cfg))
+    outputs.extra["sem_seg"] = (logits, TensorProto.FLOAT, [1, "classes", "h", "w"])
     return outputs
 
 
@@ -102,12 +121,18 @@ def build_model_graph(cfg, w: WeightStore, name: str) -> tuple[GraphBuilder, Gra
         outputs = GraphOutputs(build_retinanet(g, w, features, cfg))
     elif arch == "GeneralizedRCNN":
         outputs = build_generalized_rcnn(g, w, features, image_hw, cfg)
+    elif arch == "PanopticFPN":
+        outputs = build_panoptic_fpn(g, w, features, image_hw, cfg)
     else:
         raise NotImplementedError(f"MODEL.META_ARCHITECTURE={arch} is not supported yet")
     dets = outputs.detections
     g.add_output(dets.boxes, "boxes", TensorProto.FLOAT, ["detections", 4])
     g.add_output(dets.scores, "scores", TensorProto.FLOAT, ["detections"])
     g.add_output(dets.classes, "classes", TensorProto.INT64, ["detections"])
+    if dets.ties is not None:
+        g.add_output(dets.ties.kept_scores, "kept_scores", TensorProto.FLOAT, ["kept"])
+        g.add_output(dets.ties.kept_rank, "kept_rank", TensorProto.INT64, ["detections"])
+        g.add_output(dets.ties.num_candidates, "num_candidates", TensorProto.INT64, [1])
     for out_name, (value, elem, shape) in outputs.extra.items():
         g.add_output(value, out_name, elem, shape)
     return g, outputs

@@ -9,8 +9,7 @@ from export_tools.modeling.anchors import broadcast_params, cell_anchors, grid_a
 from export_tools.modeling.backbone import Feature
 from export_tools.modeling.box_regression import apply_deltas
 from export_tools.modeling.layers import BATCH_NORMS, conv2d, group_norm
-from export_tools.modeling.nms import batched_nms
-from export_tools.modeling.roi_heads.fast_rcnn import Detections
+from export_tools.modeling.roi_heads.fast_rcnn import Detections, select_ranked
 from export_tools.modeling.weights import WeightStore
 
 
@@ -99,7 +98,5 @@ def build_retinanet(g: GraphBuilder, w: WeightStore, features: dict[str, Feature
             scores.append(s)
             classes.append(c)
         b, s, c = g.concat(boxes, 0), g.concat(scores, 0), g.concat(classes, 0)
-        keep = batched_nms(g, b, s, c, spec.num_classes, spec.nms_thresh,
-                           max_keep=spec.max_detections if spec.max_detections >= 0 else None)
-        return Detections(g.gather(b, keep, hint="det_boxes"), g.gather(s, keep, hint="det_scores"),
-                          g.gather(c, keep, hint="det_classes"))
+        cap = spec.max_detections if spec.max_detections >= 0 else None
+        return select_ranked(g, b, s, c, spec.num_classes, spec.nms_thresh, cap)

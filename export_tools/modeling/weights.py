@@ -36,13 +36,16 @@ class WeightStore:
     def get(self, name: str, shape: Sequence[int | None] | None = None) -> np.ndarray:
         """The array ``name`` as float32; records a problem (and returns zeros) when unusable."""
         if name not in self._state:
-            self._missing.append(name)
+            if name not in self._missing:
+                self._missing.append(name)
             return np.zeros([1 if s is None else s for s in (shape or [1])], np.float32)
         self._used.add(name)
         arr = np.asarray(self._state[name])
         if shape is not None and not _shape_matches(arr.shape, shape):
             want = tuple("?" if s is None else s for s in shape)
-            self._bad_shape.append(f"{name}: expected {want}, got {tuple(arr.shape)}")
+            problem = f"{name}: expected {want}, got {tuple(arr.shape)}"
+            if problem not in self._bad_shape:
+                self._bad_shape.append(problem)
             return np.zeros([1 if s is None else s for s in shape], np.float32)
         return arr.astype(np.float32)
 

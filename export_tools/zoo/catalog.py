@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from daemon.zoo_cache import normalise_zoo_name
 from export_tools.errors import ConfigError
 from export_tools.zoo.catalog_data import ENTRIES
 from export_tools.zoo.datasets import DATASETS, DatasetInfo
@@ -171,9 +172,8 @@ def all_entries(extra: Iterable[Path] = ()) -> dict[str, ZooEntry]:
 
 
 def normalise_name(name: str) -> str:
-    """Accept ``configs/X.yaml``, ``X.yaml`` and ``X`` for the same entry."""
-    name = name.strip().removeprefix("zoo:").removeprefix("configs/")
-    return re.sub(r"\.(yaml|py)$", "", name)
+    """Accept ``zoo:X``, ``configs/X.yaml``, ``X.yaml`` and ``X`` for the same entry."""
+    return normalise_zoo_name(name)
 
 
 def get_entry(name: str, extra: Iterable[Path] = ()) -> ZooEntry:

@@ -28,12 +28,14 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
+from daemon.zoo_cache import CACHE_ENV, OFFLINE_ENV, cache_dir, offline_mode
 from export_tools.errors import ExportError
 
 logger = logging.getLogger(__name__)
 
-CACHE_ENV = "D2STREAM_CACHE"
-OFFLINE_ENV = "D2STREAM_OFFLINE"
+__all__ = ["CACHE_ENV", "OFFLINE_ENV", "Checksum", "ChecksumError", "DownloadError", "cache_dir",
+           "fetch", "file_digests", "offline_mode"]
+
 _CHUNK = 1 << 20
 _USER_AGENT = "d2stream-zoo/1"
 
@@ -44,21 +46,6 @@ class DownloadError(ExportError):
 
 class ChecksumError(DownloadError):
     """A downloaded or cached file whose checksum is not the published one."""
-
-
-def cache_dir() -> Path:
-    """The d2stream cache folder (not created here)."""
-    explicit = os.environ.get(CACHE_ENV)
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "d2stream"
-
-
-def offline_mode() -> bool:
-    """True when ``D2STREAM_OFFLINE`` is set to a true value (1, true, yes, on)."""
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import ast
 import json
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -191,11 +192,12 @@ def entry_overrides(yaml_path: Path, defaults: dict[str, Any]) -> dict[str, Any]
     return {k: v for k, v in sorted(flat.items()) if _kept(k) and defaults.get(k) != v}
 
 
-def generate(d2_root: Path) -> str:
+def generate(d2_root: Path, names: Mapping[str, str] = SUPPORTED) -> str:
+    """Python source of ``catalog_data.py`` for ``names`` (zoo name -> dataset key)."""
     defaults = parse_defaults(d2_root / "detectron2/config/defaults.py")
     urls = parse_url_table(d2_root / "detectron2/model_zoo/model_zoo.py")
     entries: dict[str, dict[str, Any]] = {}
-    for name, dataset in SUPPORTED.items():
+    for name, dataset in names.items():
         overrides = entry_overrides(d2_root / "configs" / f"{name}.yaml", defaults)
         unknown = sorted(k for k in overrides if k not in defaults)
         if unknown:

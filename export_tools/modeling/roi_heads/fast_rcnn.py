@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.box_regression import apply_deltas, clip_boxes
-from export_tools.modeling.nms import batched_nms
+from export_tools.modeling.nms import batched_nms_ranked
 
 
 @dataclass(frozen=True)
@@ -27,12 +27,42 @@ class BoxInferenceSpec:
 
 
 @dataclass(frozen=True)
+class TieInfo:
+    """What the runtime needs to order equal scores exactly as Detectron2 (torch) does.
+
+    Detectron2 sorts the boxes kept by NMS with torch's sort; with more than 1000 candidates
+    torchvision takes its per-class path whose final sort is not stable, so equal scores come out
+    in the order of torch's CPU sort algorithm, which no ONNX operator reproduces.
+    """
+
+    kept_scores: Tensor  # (S,) scores of all kept boxes, in candidate order
+    kept_rank: Tensor  # (D,) int64 position in ``kept_scores`` of each output detection
+    num_candidates: Tensor  # (1,) int64 number of boxes that entered NMS
+
+
+@dataclass(frozen=True)
 class Detections:
-    """Graph values of the final detections at network scale."""
+    """Graph values of the final detections at network scale, sorted by decreasing score.
+
+    With ``ties`` set, the rows are the best ``DETECTIONS_PER_IMAGE`` plus any further rows whose
+    score equals the last one's; the runtime keeps the cap's worth after breaking ties.
+    """
 
     boxes: Tensor  # (D, 4)
     scores: Tensor  # (D,)
     classes: Tensor  # (D,) int64
+    ties: TieInfo | None = None
+
+
+def select_ranked(g: GraphBuilder, boxes: Tensor, scores: Tensor, classes: Tensor,
+                  num_classes: int, nms_thresh: float, max_keep: int | None) -> Detections:
+    """Per-class NMS on candidates, then the best of them with their tie information."""
+    ranked = batched_nms_ranked(g, boxes, scores, classes, num_classes, nms_thresh, max_keep)
+    rows = g.gather(ranked.keep, ranked.top, hint="det_rows")
+    ties = TieInfo(ranked.kept_scores, ranked.top, g.shape_of(scores))
+    return Detections(g.gather(boxes, rows, hint="det_boxes"),
+                      g.gather(scores, rows, hint="det_scores"),
+                      g.gather(classes, rows, hint="det_classes"), ties)
 
 
 def predict_probs(g: GraphBuilder, logits: Tensor, use_sigmoid: bool) -> Tensor:
@@ -66,7 +96,4 @@ def fast_rcnn_inference(g: GraphBuilder, boxes: Tensor, probs: Tensor, image_hw:
         else:
             cand_boxes = g.gather(g.reshape(boxes, [-1, 4]), flat, hint="cand_boxes")
         topk = spec.detections_per_image if spec.detections_per_image >= 0 else None
-        keep = batched_nms(g, cand_boxes, cand_scores, cls, k, spec.nms_thresh, max_keep=topk)
-        return Detections(g.gather(cand_boxes, keep, hint="det_boxes"),
-                          g.gather(cand_scores, keep, hint="det_scores"),
-                          g.gather(cls, keep, hint="det_classes"))
+        return select_ranked(g, cand_boxes, cand_scores, cls, k, spec.nms_thresh, topk)

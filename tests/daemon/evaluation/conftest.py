@@ -46,3 +46,9 @@ def _image_hw(npz: Path) -> tuple[int, int]:
     image = cv2.imread(str(npz.with_name(npz.name.replace("expected_", "image_")).with_suffix(
         ".png")))
     return image.shape[0], image.shape[1]
+
+
+@pytest.fixture(scope="session")
+def exported_model(export_fixture_model):
+    """``exported_model(name) -> Path``: the suite-wide export of a fixture model (once)."""
+    return export_fixture_model

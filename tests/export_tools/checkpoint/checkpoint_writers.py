@@ -214,12 +214,12 @@ def patch_central_size(path: Path, entry: str, file_size: int) -> None:
     raise AssertionError(f"no central directory record for {entry}")
 
 
-def corrupt_entry_data(path: Path, entry: str) -> None:
-    """Flip the first data byte of ``entry`` (stored), so that reading it fails its CRC check."""
+def corrupt_entry_data(path: Path, *entries: str) -> None:
+    """Flip the first data byte of each (stored) entry, so that reading it fails its CRC check."""
     with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo(entry)
+        infos = [archive.getinfo(entry) for entry in entries]
     blob = bytearray(path.read_bytes())
-    name_length, extra_length = struct.unpack_from("<HH", blob, info.header_offset + 26)
-    data_start = info.header_offset + 30 + name_length + extra_length
-    blob[data_start] ^= 0xFF
+    for info in infos:
+        name_length, extra_length = struct.unpack_from("<HH", blob, info.header_offset + 26)
+        blob[info.header_offset + 30 + name_length + extra_length] ^= 0xFF
     path.write_bytes(bytes(blob))

@@ -82,7 +82,7 @@ def test_array_bytes_equal_the_raw_storage_entry(fixtures_dir: Path) -> None:
 def _model_and_other_storage_keys(path: Path) -> tuple[set[str], set[str]]:
     with TorchZipReader(str(path), 2**32) as reader:
         top = reader.load()
-        every = set(reader._storages)
+        every = set(reader.storage_keys)
     model = {ref.storage.key for ref in top["model"].values()}
     return model, every - model
 
@@ -93,8 +93,8 @@ def test_optimizer_storages_are_never_read(fixtures_dir: Path, tmp_path: Path) -
     assert other_keys, "the fixture should carry optimizer (momentum) storages"
     copy = tmp_path / "model_final.pth"
     shutil.copyfile(original, copy)
-    for key in other_keys:  # reading any of these now fails the zip CRC check
-        corrupt_entry_data(copy, f"archive/data/{key}")
+    # Reading any of these storages now fails the zip CRC check.
+    corrupt_entry_data(copy, *(f"archive/data/{key}" for key in other_keys))
 
     expected, _ = load_checkpoint(original)
     state, info = load_checkpoint(copy)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import FIXTURE_MODELS, FIXTURES_DIR, fixture_config_path, flatten
+from cfg_helpers import FIXTURE_MODELS, FIXTURES_DIR, fixture_config_path, flatten
 
 from export_tools.config import Config, check_supported, load_config
 from export_tools.config.defaults import DEFAULTS

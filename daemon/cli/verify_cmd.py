@@ -1,0 +1,65 @@
+"""``d2stream verify --config-file C --weights W M.onnx IMAGES...``: parity with Detectron2.
+
+Runs the original model with Detectron2's ``DefaultPredictor`` and the exported model with
+d2stream on the same images, and reports per image the largest box / score / keypoint
+differences and the smallest mask IoU of matched instances, with a pass/fail verdict. Exit
+status: 0 all images within tolerance, 1 some are not, 3 torch/detectron2 missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from daemon.errors import D2StreamError
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="exported .onnx model")
+    parser.add_argument("images", type=Path, nargs="+", help="image files or folders")
+    parser.add_argument("--config-file", type=Path, required=True, help="Detectron2 YAML config")
+    parser.add_argument("--weights", type=Path, required=True, help="checkpoint (.pth / .pkl)")
+    parser.add_argument("--report", type=Path, metavar="OUT.json", help="write the JSON report")
+    parser.add_argument("--device", default="cpu", help="torch device of the reference model")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    parser.add_argument("--score-tol", type=float, default=1e-4)
+    parser.add_argument("--box-tol", type=float, default=0.1, help="pixels, original scale")
+    parser.add_argument("--mask-iou", type=float, default=0.99, help="minimum mask IoU")
+    parser.add_argument("--keypoint-tol", type=float, default=0.1, help="pixels")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except D2StreamError as exc:
+        logger.error("%s", exc)
+        return exc.exit_code
+
+
+def _run(args: argparse.Namespace) -> int:
+    from daemon.evaluation.parity import Tolerances, compare_many  # noqa: PLC0415
+    from daemon.evaluation.reference import load_reference, require_reference  # noqa: PLC0415
+    from daemon.evaluation.runner import collect_images, read_image  # noqa: PLC0415
+
+    require_reference()  # before any slow work: say what to install
+    images = collect_images(args.images)
+    from daemon.inference.predictor import Predictor  # noqa: PLC0415
+
+    reference, thresholds = load_reference(args.config_file, args.weights, args.device)
+    ours = Predictor(args.model, num_threads=args.threads)
+    refs, preds = [], []
+    for path in images:
+        bgr = read_image(path)
+        refs.append(reference(bgr))
+        preds.append(ours.predict_compact(bgr).to_instances())
+    tol = Tolerances(args.score_tol, args.box_tol, args.mask_iou, args.keypoint_tol)
+    report = compare_many([str(p) for p in images], refs, preds, tol, thresholds,
+                          model=str(args.model), reference=f"detectron2 {args.config_file}")
+    print(report.format_table())
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(report.dumps())
+    return 0 if report.passed else 1

@@ -1,0 +1,24 @@
+"""The error raised for a daemon config that cannot be used."""
+
+from __future__ import annotations
+
+from daemon.errors import D2StreamError
+
+#: ``EX_CONFIG`` from sysexits.h: the unit file's ``RestartPreventExitStatus`` names it, so a bad
+#: config is reported once instead of being restarted in a loop.
+EXIT_CONFIG = 78
+
+
+class ConfigError(D2StreamError):
+    """A daemon config file that is missing, malformed or names something that does not exist.
+
+    The message is one line: ``<file>: <key path>: <problem>``.
+    """
+
+    exit_code = EXIT_CONFIG
+
+    def __init__(self, message: str, *, key: str | None = None, file: str | None = None) -> None:
+        self.key = key
+        self.file = file
+        parts = [p for p in (file, key, message) if p]
+        super().__init__(": ".join(parts))

@@ -1,0 +1,263 @@
+"""The daemon's YAML schema: pydantic v2 models, unknown keys rejected everywhere.
+
+Relative paths are resolved against the directory of the config file (passed to validation as
+``context={"base_dir": Path}``); files that must exist at start (the model, a video file, an
+image folder) are checked here so that ``d2stream check-config`` catches them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+#: URL schemes handed to OpenCV/FFmpeg as network streams.
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
+_DEVICE_RE = re.compile(r"^/dev/video\d+$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _resolve(value: Path | str, info: ValidationInfo) -> Path:
+    """Absolute path of ``value``, relative paths taken from the config file's directory."""
+    path = Path(value).expanduser()
+    base = (info.context or {}).get("base_dir")
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    return path.resolve() if path.is_absolute() else path
+
+
+def _section() -> Any:
+    """A sub-section that may be omitted: its defaults are validated like written values (so
+    that default relative paths are resolved against the config file's directory too)."""
+    return Field(default_factory=dict, validate_default=True)
+
+
+class ModelSection(_Section):
+    path: Path
+    num_threads: int | None = Field(default=None, ge=1, le=256)
+    min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+
+    @field_validator("path")
+    @classmethod
+    def _model_exists(cls, value: Path, info: ValidationInfo) -> Path:
+        path = _resolve(value, info)
+        if (info.context or {}).get("check_files", True) and not path.is_file():
+            raise ValueError(f"model file not found: {path}")
+        return path
+
+
+class WorkerSection(_Section):
+    start_timeout_s: float = Field(default=120.0, gt=0)
+    inference_timeout_s: float = Field(default=30.0, gt=0)
+    restart_delay_s: float = Field(default=1.0, ge=0)
+    restart_delay_max_s: float = Field(default=30.0, ge=0)
+    pipeline_depth: int = Field(default=1, ge=1, le=4)
+
+
+class ReopenSection(_Section):
+    initial_delay_s: float = Field(default=1.0, ge=0)
+    max_delay_s: float = Field(default=30.0, ge=0)
+    multiplier: float = Field(default=2.0, ge=1.0)
+    max_attempts: int = Field(default=0, ge=0)
+    on_start_failure: Literal["fail", "retry"] = "fail"
+
+
+class OpenCVSource(_Section):
+    type: Literal["opencv"]
+    url: str | int
+    width: int | None = Field(default=None, gt=0)
+    height: int | None = Field(default=None, gt=0)
+    fps: float | None = Field(default=None, gt=0)
+    loop: bool = False
+    realtime: bool = True
+    backend: Literal["auto", "ffmpeg", "v4l2", "gstreamer"] = "auto"
+    open_timeout_s: float = Field(default=10.0, gt=0)
+    read_timeout_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | int, info: ValidationInfo) -> str | int:
+        return normalize_capture_url(value, info)
+
+    def kind(self) -> Literal["device", "stream", "file"]:
+        """What ``url`` names: a capture device, a network stream or a video file."""
+        if isinstance(self.url, int) or _DEVICE_RE.match(self.url):
+            return "device"
+        return "stream" if "://" in self.url else "file"
+
+
+def normalize_capture_url(value: str | int, info: ValidationInfo) -> str | int:
+    """A device index, ``/dev/videoN``, a stream URL or an existing video file (made absolute)."""
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"a device index is 0 or more, got {value}")
+        return value
+    text = value.strip()
+    if not text:
+        raise ValueError("empty camera URL")
+    if text.isdigit():
+        return int(text)
+    if _DEVICE_RE.match(text):
+        return text
+    if "://" in text:
+        parts = urlsplit(text)
+        if parts.scheme.lower() not in STREAM_SCHEMES:
+            raise ValueError(
+                f"unsupported stream scheme {parts.scheme!r} (expected one of "
+                f"{', '.join(STREAM_SCHEMES)})"
+            )
+        if not parts.hostname:
+            raise ValueError(f"stream URL has no host: {text!r}")
+        return text
+    if text.startswith("/dev/"):
+        raise ValueError(f"not a V4L2 capture device (expected /dev/videoN): {text!r}")
+    path = _resolve(text, info)
+    if (info.context or {}).get("check_files", True) and not path.is_file():
+        raise ValueError(f"video file not found: {path}")
+    return str(path)
+
+
+class PiCameraSource(_Section):
+    type: Literal["picamera2"]
+    camera_num: int = Field(default=0, ge=0)
+    main_size: tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]] = (1280, 720)
+    lores_size: tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]] | None = None
+    fps: float | None = Field(default=None, gt=0)
+    buffer_count: int = Field(default=4, ge=2, le=16)
+    stall_timeout_s: float = Field(default=5.0, gt=0)
+
+
+class FolderSource(_Section):
+    type: Literal["folder"]
+    path: Path
+    patterns: list[str] = Field(default_factory=lambda: ["*.jpg", "*.jpeg", "*.png", "*.bmp"])
+    fps: float = Field(default=0.0, ge=0)
+    loop: bool = False
+
+    @field_validator("path")
+    @classmethod
+    def _folder_exists(cls, value: Path, info: ValidationInfo) -> Path:
+        path = _resolve(value, info)
+        if (info.context or {}).get("check_files", True) and not path.is_dir():
+            raise ValueError(f"image folder not found: {path}")
+        return path
+
+
+SourceSection = Annotated[
+    Union[OpenCVSource, PiCameraSource, FolderSource],  # noqa: UP007 - discriminated union
+    Field(discriminator="type"),
+]
+
+
+class CameraSection(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    enabled: bool = True
+    source: SourceSection
+    queue_size: int = Field(default=2, ge=1, le=64)
+    reopen: ReopenSection = _section()
+
+
+class EventsSection(_Section):
+    min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    labels: list[str] = Field(default_factory=list)
+
+
+class DrawSection(_Section):
+    min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    boxes: bool = True
+    labels: bool = True
+    masks: bool = True
+    keypoints: bool = True
+    fps: bool = True
+
+
+class PreviewOutput(_Section):
+    enabled: bool = False
+    window_title: str = "d2stream"
+    max_fps: float = Field(default=30.0, gt=0)
+
+
+class HttpOutput(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    jpeg_quality: int = Field(default=80, ge=1, le=100)
+    max_fps: float = Field(default=15.0, gt=0)
+
+
+class EventLogOutput(_Section):
+    enabled: bool = True
+    path: Path = Field(default=Path("var/events.jsonl"), validate_default=True)
+    max_bytes: int = Field(default=10_000_000, ge=1024)
+    backups: int = Field(default=5, ge=0, le=1000)
+    fsync: Literal["always", "interval", "never"] = "interval"
+    fsync_interval_s: float = Field(default=5.0, gt=0)
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: Path, info: ValidationInfo) -> Path:
+        return _resolve(value, info)
+
+
+class MqttOutput(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    client_id: str = "d2stream"
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    topic_prefix: str = Field(default="d2stream", pattern=r"^[^#+]+$")
+    keepalive_s: int = Field(default=30, ge=5, le=65535)
+    reconnect_min_s: float = Field(default=1.0, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+    max_queued: int = Field(default=1000, ge=1)
+
+
+class SnapshotOutput(_Section):
+    enabled: bool = False
+    dir: Path = Field(default=Path("var/snapshots"), validate_default=True)
+    jpeg_quality: int = Field(default=85, ge=1, le=100)
+    min_interval_s: float = Field(default=1.0, ge=0)
+    max_files: int = Field(default=1000, ge=1)
+
+    @field_validator("dir")
+    @classmethod
+    def _absolute(cls, value: Path, info: ValidationInfo) -> Path:
+        return _resolve(value, info)
+
+
+class OutputsSection(_Section):
+    frame_queue_size: int = Field(default=2, ge=1, le=1000)
+    event_queue_size: int = Field(default=1000, ge=1, le=1_000_000)
+    preview: PreviewOutput = _section()
+    http: HttpOutput = _section()
+    event_log: EventLogOutput = _section()
+    mqtt: MqttOutput = _section()
+    snapshots: SnapshotOutput = _section()
+
+
+class ServiceSection(_Section):
+    status_interval_s: float = Field(default=5.0, gt=0)
+    watchdog: bool = True
+    stop_timeout_s: float = Field(default=10.0, gt=0)
+
+
+class DaemonConfig(_Section):
+    model: ModelSection
+    worker: WorkerSection = _section()
+    cameras: list[CameraSection] = Field(min_length=1)
+    events: EventsSection = _section()
+    draw: DrawSection = _section()
+    outputs: OutputsSection = _section()
+    service: ServiceSection = _section()
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def enabled_cameras(self) -> list[CameraSection]:
+        return [c for c in self.cameras if c.enabled]

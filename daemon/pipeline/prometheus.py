@@ -1,0 +1,96 @@
+"""Prometheus text exposition (format 0.0.4) and health of a :meth:`Metrics.snapshot`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+STALE_FRAME_S = 10.0
+
+# (metric, type, help, per-camera snapshot key)
+_CAMERA_SERIES = (
+    ("d2stream_frames_captured_total", "counter", "Frames read from the camera.", "captured"),
+    ("d2stream_frames_processed_total", "counter", "Frames inferred by the model.", "processed"),
+    ("d2stream_frames_dropped_total", "counter",
+     "Frames dropped because the model was busy (oldest first).", "dropped"),
+    ("d2stream_events_total", "counter", "Detection events emitted.", "events"),
+    ("d2stream_source_reopens_total", "counter", "Times the camera was reopened.", "reopens"),
+    ("d2stream_queue_depth", "gauge", "Frames waiting in the camera's queue.", "queue_depth"),
+    ("d2stream_capture_fps", "gauge", "Frames read per second (5 s window).", "capture_fps"),
+    ("d2stream_fps", "gauge", "Frames inferred per second (5 s window).", "fps"),
+    ("d2stream_camera_connected", "gauge", "1 while the camera delivers frames.", "connected"),
+)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "NaN"
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    return repr(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+
+
+def _series(name: str, kind: str, text: str,
+            samples: Iterable[tuple[Mapping[str, str], Any]]) -> list[str]:
+    lines = [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+    for labels, value in samples:
+        label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+        lines.append(f"{name}{{{label_text}}} {_fmt(value)}" if label_text
+                     else f"{name} {_fmt(value)}")
+    return lines
+
+
+def render(snapshot: Mapping[str, Any]) -> str:
+    """All metrics of a snapshot as Prometheus text."""
+    cameras: Mapping[str, Mapping[str, Any]] = snapshot["cameras"]
+    worker: Mapping[str, Any] = snapshot["worker"]
+    lines: list[str] = []
+    for name, kind, text, key in _CAMERA_SERIES:
+        lines += _series(name, kind, text,
+                         (({"camera": cam}, values[key]) for cam, values in cameras.items()))
+    lines += _series("d2stream_latency_seconds", "summary",
+                     "Capture-to-result latency (recent frames).",
+                     [({"camera": cam, "quantile": q}, values[f"latency_{k}_s"])
+                      for cam, values in cameras.items() for q, k in (("0.5", "p50"),
+                                                                      ("0.95", "p95"))])
+    lines += _series("d2stream_inference_seconds", "summary", "Model time per frame.",
+                     [({"quantile": "0.5"}, worker["inference_p50_s"]),
+                      ({"quantile": "0.95"}, worker["inference_p95_s"])])
+    lines += _series("d2stream_worker_restarts_total", "counter",
+                     "Times the model worker process was restarted.", [({}, worker["restarts"])])
+    lines += _series("d2stream_frames_lost_total", "counter",
+                     "Frames lost to worker deaths or failed inferences.",
+                     [({}, worker["frames_lost"])])
+    lines += _series("d2stream_worker_up", "gauge", "1 while the worker process is alive.",
+                     [({}, int(bool(worker["alive"])))])
+    lines += _series("d2stream_sink_dropped_total", "counter",
+                     "Items a slow sink dropped from its queue.",
+                     [({"sink": s}, n) for s, n in snapshot["sinks_dropped"].items()])
+    lines += _series("d2stream_ready", "gauge", "1 once the model is loaded and a frame read.",
+                     [({}, int(bool(snapshot["ready"])))])
+    lines += _series("d2stream_uptime_seconds", "gauge", "Seconds since start.",
+                     [({}, snapshot["uptime_s"])])
+    return "\n".join(lines) + "\n"
+
+
+def health(snapshot: Mapping[str, Any]) -> str:
+    """``ok``, ``starting`` (not ready yet) or ``degraded`` (worker down, a camera lost or
+    silent for more than ``STALE_FRAME_S``)."""
+    if not snapshot["ready"]:
+        return "starting"
+    if not snapshot["worker"]["alive"]:
+        return "degraded"
+    for values in snapshot["cameras"].values():
+        if values["finished"]:
+            continue
+        age = values["last_frame_age_s"]
+        if not values["connected"] or age is None or age > STALE_FRAME_S:
+            return "degraded"
+    return "ok"

@@ -1,0 +1,1 @@
+"""Service integration: systemd notifications, watchdog, signals and journald logging."""

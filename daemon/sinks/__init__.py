@@ -1,0 +1,44 @@
+"""Output side of the pipeline: preview window, HTTP live view, event log, MQTT, snapshots.
+
+Each sink runs in its own thread with its own drop-oldest queue (:class:`Sink`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from daemon.config.schema import DaemonConfig
+from daemon.pipeline.metrics import Metrics
+from daemon.sinks.base import Sink
+
+__all__ = ["Sink", "build_sinks"]
+
+
+def build_sinks(config: DaemonConfig, metrics: Metrics,
+                request_stop: Callable[[], None]) -> list[Sink]:
+    """The enabled sinks of ``config.outputs`` (not started). Imports each only when enabled."""
+    out = config.outputs
+    frames, events = out.frame_queue_size, out.event_queue_size
+    cameras = [c.name for c in config.enabled_cameras()]
+    sinks: list[Sink] = []
+    if out.event_log.enabled:
+        from daemon.sinks.event_log import EventLogSink  # noqa: PLC0415
+
+        sinks.append(EventLogSink(out.event_log, events, metrics))
+    if out.mqtt.enabled:
+        from daemon.sinks.mqtt import MqttSink  # noqa: PLC0415
+
+        sinks.append(MqttSink(out.mqtt, events, metrics))
+    if out.snapshots.enabled:
+        from daemon.sinks.snapshots import SnapshotSink  # noqa: PLC0415
+
+        sinks.append(SnapshotSink(out.snapshots, config.draw, frames, metrics))
+    if out.http.enabled:
+        from daemon.sinks.http_view import HttpSink  # noqa: PLC0415
+
+        sinks.append(HttpSink(out.http, config.draw, cameras, frames, metrics))
+    if out.preview.enabled:
+        from daemon.sinks.preview import PreviewSink  # noqa: PLC0415
+
+        sinks.append(PreviewSink(out.preview, config.draw, frames, metrics, request_stop))
+    return sinks

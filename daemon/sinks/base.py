@@ -1,0 +1,112 @@
+"""Sink base class: its own thread and its own small drop-oldest queue.
+
+``offer`` never blocks, so a slow sink (a stalled MQTT broker, a slow disk, a browser on a bad
+link) loses its own oldest items and never holds up detection or the other sinks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections import deque
+
+from daemon.pipeline.metrics import Metrics
+from daemon.pipeline.results import FrameResult
+
+log = logging.getLogger(__name__)
+
+
+class Sink(ABC):
+    """An output of the pipeline. Subclasses implement :meth:`handle` (runs in the sink thread).
+
+    Life cycle: :meth:`start` (calls :meth:`open` in the caller's thread, so set-up errors
+    surface at start-up), :meth:`offer` per result, :meth:`stop` (drains the queue, then calls
+    :meth:`close` in the sink thread).
+    """
+
+    name = "sink"
+    #: seconds between :meth:`idle` calls when nothing arrives
+    idle_interval = 0.5
+
+    def __init__(self, queue_size: int, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._maxsize = max(1, queue_size)
+        self._items: deque[FrameResult] = deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._loop, name=f"sink-{self.name}", daemon=True)
+
+    def wants(self, result: FrameResult) -> bool:
+        """Whether this sink cares about ``result`` (e.g. only frames with events)."""
+        return True
+
+    def open(self) -> None:
+        """Acquire resources; raise a ``D2StreamError`` when the sink cannot work."""
+        return None
+
+    @abstractmethod
+    def handle(self, result: FrameResult) -> None:
+        """Process one result (sink thread)."""
+
+    def idle(self) -> None:
+        """Called in the sink thread when nothing arrived for ``idle_interval`` seconds."""
+        return None
+
+    def close(self) -> None:
+        """Release resources (sink thread, after the queue is drained)."""
+        return None
+
+    def start(self) -> None:
+        self.open()
+        self._thread.start()
+
+    def offer(self, result: FrameResult) -> None:
+        """Queue ``result`` without blocking; the oldest queued item goes when full."""
+        if not self.wants(result):
+            return
+        with self._cond:
+            if self._closing:
+                return
+            if len(self._items) >= self._maxsize:
+                self._items.popleft()
+                self.dropped += 1
+                self.metrics.sink_drop(self.name)
+            self._items.append(result)
+            self._cond.notify()
+
+    def stop(self, timeout: float) -> None:
+        """Handle what is queued (up to ``timeout`` seconds), then close."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("sink %s did not finish within %.1fs", self.name, timeout)
+
+    def _next(self) -> FrameResult | None:
+        with self._cond:
+            if not self._items and not self._closing:
+                self._cond.wait(self.idle_interval)
+            return self._items.popleft() if self._items else None
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                item = self._next()
+                if item is None:
+                    if self._closing:
+                        break
+                    self._safely(self.idle)
+                    continue
+                self._safely(self.handle, item)
+        finally:
+            self._safely(self.close)
+
+    def _safely(self, func, *args) -> None:  # noqa: ANN001 - internal helper
+        try:
+            func(*args)
+        except Exception:  # one bad item must not end the sink
+            log.exception("sink %s: %s failed", self.name, getattr(func, "__name__", func))

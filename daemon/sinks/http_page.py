@@ -1,0 +1,61 @@
+"""The live-view HTML page (no external resources: it works on an offline device)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from urllib.parse import quote
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>d2stream live view</title>
+<style>
+  body {{ margin: 0; background: #111; color: #ddd; font: 14px system-ui, sans-serif; }}
+  header {{ padding: 8px 12px; background: #222; display: flex; gap: 16px; }}
+  main {{ display: flex; flex-wrap: wrap; gap: 12px; padding: 12px; }}
+  figure {{ margin: 0; background: #000; }}
+  figure img {{ display: block; max-width: 100%; min-width: 320px; min-height: 240px; }}
+  figcaption {{ padding: 4px 8px; }}
+  #status.ok {{ color: #6d6; }} #status.degraded, #status.starting {{ color: #fb4; }}
+</style>
+</head>
+<body>
+<header><strong>d2stream</strong><span id="status">…</span><span id="stats"></span></header>
+<main>
+{figures}
+</main>
+<script>
+async function refresh() {{
+  try {{
+    const r = await fetch("healthz", {{cache: "no-store"}});
+    const h = await r.json();
+    const s = document.getElementById("status");
+    s.textContent = h.status; s.className = h.status;
+    const parts = Object.entries(h.cameras).map(([name, c]) =>
+      `${{name}}: ${{c.fps.toFixed(1)}} fps, ${{c.dropped}} dropped`);
+    document.getElementById("stats").textContent =
+      parts.join(" | ") + ` | worker restarts: ${{h.worker.restarts}}`;
+  }} catch (e) {{
+    document.getElementById("status").textContent = "unreachable";
+  }}
+}}
+refresh(); setInterval(refresh, 2000);
+</script>
+</body>
+</html>
+"""
+
+_FIGURE = """<figure>
+  <img src="stream/{url}.mjpg" alt="{name} live stream">
+  <figcaption>{name}</figcaption>
+</figure>"""
+
+
+def index_html(cameras: Sequence[str]) -> str:
+    """The page: one live ``<img>`` per camera and a status line refreshed from ``/healthz``."""
+    figures = "\n".join(_FIGURE.format(url=quote(name), name=html.escape(name))
+                        for name in cameras)
+    return _PAGE.format(figures=figures)

@@ -1,0 +1,34 @@
+"""Capture side of the pipeline: camera sources and the producer threads that read them."""
+
+from __future__ import annotations
+
+from daemon.config.schema import CameraSection, FolderSource, OpenCVSource, PiCameraSource
+from daemon.sources.base import Captured, Frame, FrameSource, SourceError
+
+__all__ = ["Captured", "Frame", "FrameSource", "SourceError", "create_source"]
+
+
+def create_source(
+    camera: CameraSection, model_min_max: tuple[int, int] | None = None
+) -> FrameSource:
+    """The :class:`FrameSource` for ``camera.source`` (not opened yet).
+
+    Args:
+        camera: the camera's config section.
+        model_min_max: the model's ``(min_size_test, max_size_test)``: the picamera2 source sizes
+            its model stream from it.
+    """
+    spec = camera.source
+    if isinstance(spec, OpenCVSource):
+        from daemon.sources.opencv_capture import OpenCVCaptureSource  # noqa: PLC0415
+
+        return OpenCVCaptureSource(camera.name, spec)
+    if isinstance(spec, FolderSource):
+        from daemon.sources.folder import FolderSource as FolderFrameSource  # noqa: PLC0415
+
+        return FolderFrameSource(camera.name, spec)
+    if isinstance(spec, PiCameraSource):
+        from daemon.sources.picamera import PiCamera2Source  # noqa: PLC0415
+
+        return PiCamera2Source(camera.name, spec, model_min_max)
+    raise TypeError(f"unknown source config {type(spec).__name__}")

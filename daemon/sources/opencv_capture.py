@@ -1,0 +1,107 @@
+"""OpenCV ``VideoCapture`` source: USB/V4L2 devices, RTSP/HTTP streams and video files."""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+
+from daemon.config.schema import OpenCVSource as OpenCVSourceConfig
+from daemon.sources.base import Captured, FrameSource, SourceError
+
+log = logging.getLogger(__name__)
+
+_BACKENDS = {
+    "auto": cv2.CAP_ANY,
+    "ffmpeg": cv2.CAP_FFMPEG,
+    "v4l2": cv2.CAP_V4L2,
+    "gstreamer": cv2.CAP_GSTREAMER,
+}
+_DEFAULT_FILE_FPS = 25.0
+
+
+def to_bgr(image: np.ndarray) -> np.ndarray:
+    """Any 8-bit frame OpenCV may return (gray, BGR, BGRA) as contiguous ``(H, W, 3)`` BGR."""
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    return np.ascontiguousarray(image)
+
+
+class OpenCVCaptureSource(FrameSource):
+    """A ``cv2.VideoCapture`` opened on a device index, ``/dev/videoN``, a URL or a file.
+
+    Files are finite (``read`` returns ``None`` at the end) unless ``loop`` is set; with
+    ``realtime`` they are paced at their own frame rate and frames may be dropped like a live
+    camera's, without it they are read as fast as the model takes them and nothing is dropped.
+    """
+
+    def __init__(self, name: str, config: OpenCVSourceConfig) -> None:
+        self.name = name
+        self.config = config
+        self.kind = config.kind()
+        self.lossless = self.kind == "file" and not config.realtime
+        self.pace_fps: float | None = None
+        self._cap: cv2.VideoCapture | None = None
+
+    def describe(self) -> str:
+        return f"opencv {self.kind} {self.config.url}"
+
+    def open(self) -> None:
+        self.close()
+        cap = self._create_capture()
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(self.name, f"cannot open {self.kind} {self.config.url!r}")
+        self._apply_properties(cap)
+        self._cap = cap
+        if self.kind == "file" and self.config.realtime:
+            fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+            self.pace_fps = fps if 0.0 < fps < 1000.0 else _DEFAULT_FILE_FPS
+        log.debug("camera %r: opened %s", self.name, self.describe())
+
+    def _create_capture(self) -> cv2.VideoCapture:
+        api = _BACKENDS[self.config.backend]
+        params: list[int] = []
+        if self.kind == "stream":
+            params = [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.config.open_timeout_s * 1000),
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.config.read_timeout_s * 1000),
+            ]
+        if params:
+            return cv2.VideoCapture(self.config.url, api, params)
+        return cv2.VideoCapture(self.config.url, api)
+
+    def _apply_properties(self, cap: cv2.VideoCapture) -> None:
+        if self.kind != "device":
+            return
+        for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, self.config.width),
+                            (cv2.CAP_PROP_FRAME_HEIGHT, self.config.height),
+                            (cv2.CAP_PROP_FPS, self.config.fps)):
+            if value is not None and not cap.set(prop, float(value)):
+                log.warning("camera %r: the device ignored property %d=%s", self.name, prop, value)
+
+    def read(self) -> Captured | None:
+        if self._cap is None:
+            raise SourceError(self.name, "read before open")
+        ok, image = self._cap.read()
+        if ok and image is not None:
+            return Captured(to_bgr(image))
+        if self.kind != "file":
+            raise SourceError(self.name, f"no frame from {self.kind} {self.config.url!r}")
+        if not self.config.loop:
+            return None
+        self.open()  # rewind by reopening: seeking is not reliable for every container
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            raise SourceError(self.name, f"video file has no readable frame: {self.config.url}")
+        return Captured(to_bgr(image))
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None

@@ -1,0 +1,65 @@
+"""Suite-wide fixtures: the Detectron2 golden fixtures and models exported from them (once).
+
+The fixtures live in ``../shared/fixtures`` relative to the repository root. When the folder is
+missing every test that needs it fails with a message saying so: nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES_DIR = REPO_ROOT.parent / "shared" / "fixtures"
+
+BOX_MODELS = ("faster_rcnn_R_50_FPN", "faster_rcnn_R_50_DC5", "faster_rcnn_X_FPN_gn_rgb",
+              "retinanet_R_50_FPN", "mask_rcnn_R_50_C4", "mask_rcnn_R_50_FPN")
+MASK_MODELS = ("mask_rcnn_R_50_FPN", "mask_rcnn_R_50_C4", "mask_rcnn_R_50_FPN_demo")
+
+
+def require_fixtures() -> Path:
+    """The fixture folder, or a clear test failure when it is absent."""
+    if not (FIXTURES_DIR / "README.md").is_file():
+        pytest.fail(
+            f"Detectron2 fixtures are missing: expected {FIXTURES_DIR} (../shared/fixtures "
+            "relative to the repository root) with README.md and one folder per model",
+            pytrace=False,
+        )
+    return FIXTURES_DIR
+
+
+def manifest(model: str) -> dict:
+    return json.loads((require_fixtures() / model / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return require_fixtures()
+
+
+@pytest.fixture(scope="session")
+def export_fixture_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``export_fixture_model(name, weights="model_final.pth")`` -> exported ``.onnx`` (cached)."""
+    cache: dict[tuple[str, str], Path] = {}
+    out_dir = tmp_path_factory.mktemp("exported")
+
+    def export(name: str, weights: str = "model_final.pth") -> Path:
+        key = (name, weights)
+        if key not in cache:
+            from export_tools.export import export_model
+
+            folder = require_fixtures() / name
+            meta = manifest(name)
+            out = out_dir / f"{name}-{Path(weights).suffix[1:]}.onnx"
+            cache[key] = export_model(
+                folder / "config.yaml", folder / weights, out,
+                class_names=meta["thing_classes"], model_name=name,
+                keypoint_names=meta.get("keypoint_names"),
+                stuff_classes=meta.get("stuff_classes"),
+            )
+        return cache[key]
+
+    return export

@@ -1,0 +1,75 @@
+"""A real MJPEG-over-HTTP camera for tests: it can hang up after N frames, like a flaky camera."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import cv2
+
+from daemon.sources.synthetic import ShapeScene
+
+
+class MjpegCamera:
+    """Serves ``/cam.mjpg``; each connection gets ``per_connection`` frames, then is closed.
+
+    Frames come from a bouncing-shapes scene (``seed``) and continue across connections.
+    """
+
+    def __init__(self, per_connection: int = 5, fps: float = 20.0, seed: int = 2,
+                 size: tuple[int, int] = (320, 240)) -> None:
+        self.per_connection = per_connection
+        self.fps = fps
+        self.scene = ShapeScene(*size, seed=seed)
+        self.connections = 0
+        self.frames_sent = 0
+        self._lock = threading.Lock()
+        handler = type("Handler", (_Handler,), {"camera": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/cam.mjpg"
+
+    def next_jpeg(self) -> bytes:
+        with self._lock:
+            image, _ = self.scene.render()
+            self.scene.step()
+            self.frames_sent += 1
+        return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+    def __enter__(self) -> MjpegCamera:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    camera: MjpegCamera
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        return None
+
+    def do_GET(self) -> None:  # noqa: N802
+        cam = self.camera
+        cam.connections += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        self.end_headers()
+        try:
+            for _ in range(cam.per_connection):
+                data = cam.next_jpeg()
+                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
+                                 + f"Content-Length: {len(data)}\r\n\r\n".encode() + data
+                                 + b"\r\n")
+                self.wfile.flush()
+                time.sleep(1.0 / cam.fps)
+        except (BrokenPipeError, ConnectionResetError):
+            pass

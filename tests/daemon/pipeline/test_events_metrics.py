@@ -1,0 +1,111 @@
+"""Events from predictions, Prometheus text, health, and annotation of frames."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import numpy as np
+import pytest
+
+from daemon.config.errors import ConfigError
+from daemon.config.schema import DrawSection, EventsSection
+from daemon.inference.predictor import CompactPrediction
+from daemon.pipeline import prometheus
+from daemon.pipeline.events import EventEmitter, iso_time
+from daemon.pipeline.metrics import Metrics
+from daemon.pipeline.results import FrameResult, ModelInfo
+from daemon.sinks.annotate import annotate, color_for
+from daemon.sources.base import Frame
+
+NAMES = ["square", "circle", "triangle"]
+
+
+def prediction(image_hw: tuple[int, int] = (100, 200)) -> CompactPrediction:
+    probs = np.zeros((3, 28, 28), np.float32)
+    probs[:, 4:24, 4:24] = 1.0
+    return CompactPrediction(
+        image_size=image_hw,
+        boxes=np.array([[10, 20, 50, 60], [100, 10, 150, 90], [0, 0, 5, 5]], np.float32),
+        scores=np.array([0.95, 0.7, 0.55], np.float32),
+        classes=np.array([2, 0, 1], np.int64),
+        mask_probs=probs)
+
+
+def frame(display: bool = False) -> Frame:
+    image = np.full((100, 200, 3), 200, np.uint8)
+    big = np.full((300, 600, 3), 200, np.uint8) if display else None
+    return Frame("front", 42, 1000.0, 1_700_000_000.25, image, big)
+
+
+def test_one_event_per_detection_above_the_threshold() -> None:
+    emitter = EventEmitter(EventsSection(min_score=0.6), NAMES, "demo")
+    events = emitter.events_for(frame(), prediction(), done_mono=1000.5)
+    assert [e.label for e in events] == ["triangle", "square"]
+    first = json.loads(events[0].json)
+    assert first == {"event_id": "front-42-0", "time": "2023-11-14T22:13:20.250Z",
+                     "camera": "front", "frame": 42, "label": "triangle", "class_id": 2,
+                     "score": 0.95, "box": [10.0, 20.0, 50.0, 60.0], "frame_size": [200, 100],
+                     "model": "demo", "latency_ms": 500.0}
+    assert first == events[0].to_dict()
+
+
+def test_label_filter_and_unknown_label() -> None:
+    emitter = EventEmitter(EventsSection(min_score=0.5, labels=["circle"]), NAMES, "demo")
+    assert [e.label for e in emitter.events_for(frame(), prediction(), 1000.1)] == ["circle"]
+    with pytest.raises(ConfigError, match="events.labels: 'dog' is not a class of model 'demo'"):
+        EventEmitter(EventsSection(labels=["dog"]), NAMES, "demo")
+
+
+def test_boxes_are_scaled_to_the_display_stream() -> None:
+    emitter = EventEmitter(EventsSection(min_score=0.9), NAMES, "demo")
+    (event,) = emitter.events_for(frame(display=True), prediction(), 1000.1)
+    assert event.box == [30.0, 60.0, 150.0, 180.0] and event.frame_size == [600, 300]
+
+
+def test_iso_time_is_utc_with_milliseconds() -> None:
+    assert iso_time(0.001) == "1970-01-01T00:00:00.001Z"
+
+
+def test_prometheus_text_and_health() -> None:
+    metrics = Metrics(lambda: {"front": (1, 4)})
+    metrics.add_camera("front")
+    snap = metrics.snapshot()
+    assert prometheus.health(snap) == "starting"
+    metrics.worker_started(1234, restarted=False)
+    metrics.worker_started(1235, restarted=True)
+    metrics.set_connected("front", True)
+    now = time.monotonic()
+    metrics.frame_captured("front", now)
+    metrics.frame_processed("front", 0.25, 0.2, now + 0.3)
+    metrics.set_ready()
+    text = prometheus.render(metrics.snapshot())
+    samples = dict(re.findall(r"^(d2stream_\S+) (\S+)$", text, re.MULTILINE))
+    assert samples['d2stream_frames_processed_total{camera="front"}'] == "1"
+    assert samples['d2stream_frames_dropped_total{camera="front"}'] == "4"
+    assert samples['d2stream_queue_depth{camera="front"}'] == "1"
+    assert samples["d2stream_worker_restarts_total"] == "1"
+    assert samples['d2stream_latency_seconds{camera="front",quantile="0.5"}'] == "0.25"
+    for name in ("d2stream_fps", "d2stream_frames_lost_total", "d2stream_inference_seconds"):
+        assert f"# TYPE {name} " in text
+    assert prometheus.health(metrics.snapshot()) == "ok"
+    metrics.set_connected("front", False)
+    assert prometheus.health(metrics.snapshot()) == "degraded"
+
+
+def test_annotation_draws_boxes_masks_and_status() -> None:
+    model = ModelInfo("demo", NAMES, [], [], 256, 400)
+    result = FrameResult(frame(display=True), prediction(), model, 0.1, 1000.2, fps=4.5)
+    out = annotate(result, DrawSection(min_score=0.9, fps=True))
+    assert out.shape == (300, 600, 3)
+    box_color = np.array(color_for(2))
+    assert (np.abs(out[100:200, 31].astype(int) - box_color).sum(axis=1) < 30).any()
+    inside = out[130:170, 80:100].reshape(-1, 3).mean(0)  # blended mask, not the background
+    assert np.abs(inside - 200).max() > 20
+    assert (out[0:3, 0:40] < 50).all()  # the dark status bar above its text
+    untouched = out[250:300, 400:600]
+    assert (untouched == 200).all()  # the 0.7 and 0.55 detections are below draw.min_score
+    plain = annotate(result, DrawSection(min_score=0.5, masks=False, boxes=False,
+                                         labels=False, fps=False))
+    assert (plain == 200).all()
