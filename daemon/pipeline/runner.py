@@ -71,7 +71,7 @@ class Pipeline:
     def _start(self) -> None:
         cfg = self.config
         spec = WorkerSpec(str(cfg.model.path), cfg.model.num_threads, cfg.model.min_score,
-                          logging.getLogger().getEffectiveLevel())
+                          logging.getLogger().getEffectiveLevel(), backend=cfg.model.backend)
         self.supervisor = WorkerSupervisor(spec, cfg.worker, self.metrics, self._on_result)
         try:
             meta = self.supervisor.start()
