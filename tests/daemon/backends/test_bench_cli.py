@@ -32,3 +32,22 @@ def test_bench_prints_latency_memory_and_efficiency(backend, exported, capsys):
 
 def test_bench_rejects_bad_size(exported, capsys):
     assert main(["bench", str(exported("faster_rcnn_R_50_FPN")), "--size", "big"]) == 2
+
+
+def test_predict_with_openvino_backend(exported, fixtures, tmp_path):
+    import json
+
+    from daemon.inference.backends import available_backends
+
+    if "openvino" not in available_backends():
+        pytest.skip("openvino not installed")
+    image = fixtures / "mask_rcnn_R_50_FPN_demo" / "image_1.png"
+    model = str(exported("mask_rcnn_R_50_FPN_demo"))
+    runs = {}
+    for backend in ("onnxruntime", "openvino"):
+        out = tmp_path / f"{backend}.json"
+        assert main(["predict", model, str(image), "--json", str(out), "--backend", backend]) == 0
+        runs[backend] = json.loads(out.read_text())["images"][0]["instances"]
+    assert len(runs["openvino"]) == len(runs["onnxruntime"]) > 0
+    for a, b in zip(runs["onnxruntime"], runs["openvino"]):
+        assert a["category_id"] == b["category_id"] and abs(a["score"] - b["score"]) < 1e-4
