@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,12 @@ FAST = "faster_rcnn_R_50_FPN_3x"
 ACCURACY_FIXTURES = ("mask_rcnn_R_50_FPN_demo", "faster_rcnn_X_FPN_gn_rgb")
 PI_MIN_SIZE = 320
 PI_FRAME = (480, 640)
+# The Pi profile also keeps fewer RPN proposals: at 320 px RoIAlign and the box head over 1000
+# proposals cost more than the whole backbone (a config setting users choose at export).
+PI_PROPOSALS = 100
+PI_OPTS = ("MODEL.RPN.POST_NMS_TOPK_TEST", str(PI_PROPOSALS))
+# the Pi profile's model for the daemon: MIN_SIZE_TEST baked into its metadata
+PI_MODEL_OPTS = (*PI_OPTS, "INPUT.MIN_SIZE_TEST", str(PI_MIN_SIZE))
 
 
 def backends(args: argparse.Namespace, out: dict[str, Any]) -> None:
@@ -79,24 +87,30 @@ def int8(args: argparse.Namespace, out: dict[str, Any]) -> None:
 
 
 def int8_accuracy(calib: Path) -> list[dict[str, Any]]:
-    """COCO AP on shapes_val of the fp32 and int8 exports of trained fixture models."""
+    """COCO AP on shapes_val of trained fixture models: fp32, int8, and int8 with the Pi
+    profile's proposal count (all exported from the same checkpoint)."""
     from daemon.evaluation.runner import evaluate_predictions
     from daemon.inference.predictor import Predictor
 
     val = FIXTURES / "shapes_val"
     rows = []
     for name in ACCURACY_FIXTURES:
-        fp32 = _fixture_export(name)
-        q = int8_model(fp32, calib, min_size=None, images=64)
+        variants = {"fp32": _fixture_export(name)}
+        variants["int8"] = int8_model(variants["fp32"], calib, min_size=None, images=64)
+        few = _fixture_export(name, PI_OPTS)
+        variants[f"int8, {PI_PROPOSALS} proposals"] = int8_model(few, calib, min_size=None,
+                                                                 images=64)
         ap = {}
-        for label, path in (("fp32", fp32), ("int8", q)):
+        for label, path in variants.items():
             rep = evaluate_predictions(Predictor(path), val / "annotations.json", val / "images",
                                        progress=False)
             ap[label] = {task: m["AP"] for task, m in rep.metrics.items()}
-        delta = {task: ap["int8"][task] - ap["fp32"][task] for task in ap["fp32"]}
-        rows.append({"model": name, "fp32": ap["fp32"], "int8": ap["int8"], "delta": delta})
-        print(f"{name:<26} AP fp32 " + json.dumps(_round(ap["fp32"])) + " int8 "
-              + json.dumps(_round(ap["int8"])) + " change " + json.dumps(_round(delta)))
+        delta = {label: {t: ap[label][t] - ap["fp32"][t] for t in ap["fp32"]} for label in ap}
+        rows.append({"model": name, "ap": ap, "change": delta})
+        print(f"{name:<26} AP " + " | ".join(f"{label} {json.dumps(_round(v))}"
+                                             for label, v in ap.items()))
+        print(f"{'':<26} change vs fp32: " + " | ".join(
+            f"{label} {json.dumps(_round(v))}" for label, v in delta.items() if label != "fp32"))
     return rows
 
 
@@ -104,26 +118,34 @@ def _round(d: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 2) for k, v in d.items()}
 
 
-def _fixture_export(name: str) -> Path:
-    """The fixture model exported to fp32 ONNX (cached)."""
+def _fixture_export(name: str, opts: tuple[str, ...] = ()) -> Path:
+    """The fixture model exported to fp32 ONNX with config ``opts`` (cached)."""
     from export_tools.export import export_model
 
     folder = FIXTURES / name
-    path = CACHE / "fixtures" / f"{name}.onnx"
+    suffix = "-".join(opts[1::2])
+    path = CACHE / "fixtures" / f"{name}{'-' + suffix if suffix else ''}.onnx"
     if not path.is_file():
-        export_model(folder / "config.yaml", folder / "model_final.pth", path)
+        export_model(folder / "config.yaml", folder / "model_final.pth", path, opts=list(opts))
     return path
 
 
+def pi_model() -> Path:
+    """The Pi profile: int8, MIN_SIZE_TEST 320 and fewer proposals, all in the model file."""
+    return int8_model(random_model(FAST, PI_MODEL_OPTS), calibration_folder(), PI_MIN_SIZE)
+
+
 def pi_setting(args: argparse.Namespace, out: dict[str, Any]) -> None:
-    """MIN_SIZE_TEST 320 on a 480x640 camera frame: fps of int8 (and fp32) end to end."""
+    """MIN_SIZE_TEST 320 on a 480x640 camera frame: end-to-end fps of fp32, int8, and int8 with
+    the Pi profile's proposal count."""
     from daemon.inference.predictor import Predictor
 
     fp32 = random_model(FAST)
-    q = int8_model(fp32, calibration_folder(), min_size=PI_MIN_SIZE)
+    models = {"fp32": fp32, "int8": int8_model(fp32, calibration_folder(), PI_MIN_SIZE),
+              f"int8, {PI_PROPOSALS} proposals": pi_model()}
     image = camera_frame(*PI_FRAME)
-    preds = {"fp32": Predictor(fp32, num_threads=args.threads, min_size=PI_MIN_SIZE),
-             "int8": Predictor(q, num_threads=args.threads, min_size=PI_MIN_SIZE)}
+    preds = {k: Predictor(m, num_threads=args.threads, min_size=PI_MIN_SIZE)
+             for k, m in models.items()}
     net = preds["int8"].preprocess(image).shape[2:]
     t = interleaved({k: end_to_end_run(p, image) for k, p in preds.items()},
                     max(args.runs, 10))
@@ -131,8 +153,10 @@ def pi_setting(args: argparse.Namespace, out: dict[str, Any]) -> None:
     print(f"\n== Pi-style setting ({FAST}, MIN_SIZE_TEST {PI_MIN_SIZE}, frame "
           f"{PI_FRAME[0]}x{PI_FRAME[1]} -> {net[0]}x{net[1]}, threads {args.threads or 'all'})")
     for k in preds:
-        print(f"{k}: end-to-end {t[k].ms()} = {fps[k]:.2f} fps")
-    out["pi"] = {"input": list(net), "fps": fps, "p50_s": {k: v.p50 for k, v in t.items()}}
+        print(f"{k:<22} end-to-end {t[k].ms()} = {fps[k]:.2f} fps (best "
+              f"{1.0 / t[k].best:.2f}) | load {load_average()}")
+    out["pi"] = {"input": list(net), "fps": fps, "p50_s": {k: v.p50 for k, v in t.items()},
+                 "best_s": {k: v.best for k, v in t.items()}}
 
 
 CHILD = r"""
@@ -193,13 +217,19 @@ def _write_frame(path: Path) -> None:
 
 
 def daemon_throughput(args: argparse.Namespace, out: dict[str, Any]) -> None:
-    """Daemon fps vs the bare model at the Pi-style setting (needs the daemon pipeline)."""
-    try:
-        from daemon.perf.daemon_bench import measure_daemon_fps  # provided with the daemon
-    except ImportError:
-        msg = "daemon pipeline not available in this tree; section skipped"
+    """Daemon fps vs the bare model loop on the Pi profile's model, with the daemon's own
+    pipeline benchmark (``benchmarks/pipeline_bench.py``: same frames, same threads)."""
+    script = REPO / "benchmarks" / "pipeline_bench.py"
+    if not script.is_file():
+        msg = f"{script.name} (the daemon's pipeline benchmark) is not in this tree; skipped"
         log.warning(msg)
         print(f"\n== daemon throughput: {msg}")
         out["daemon"] = {"skipped": msg}
         return
-    out["daemon"] = measure_daemon_fps(args)
+    threads = args.threads or os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="d2stream-daemon-bench-") as tmp:
+        result = Path(tmp) / "pipeline.json"
+        subprocess.run([sys.executable, str(script), "--model", str(pi_model()), "--size",
+                        f"{PI_FRAME[1]}x{PI_FRAME[0]}", "--frames", "60", "--threads",
+                        str(threads), "--json", str(result)], cwd=REPO, check=True)
+        out["daemon"] = json.loads(result.read_text())
