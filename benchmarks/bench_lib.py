@@ -40,6 +40,7 @@ class Timing:
     """Seconds of repeated runs of one variant."""
 
     values: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # process CPU seconds (all threads) per run
 
     @property
     def best(self) -> float:
@@ -48,6 +49,10 @@ class Timing:
     @property
     def p50(self) -> float:
         return statistics.median(self.values)
+
+    @property
+    def cpu_p50(self) -> float:
+        return statistics.median(self.cpu)
 
     @property
     def p90(self) -> float:
@@ -64,11 +69,12 @@ def interleaved(variants: dict[str, Callable[[], object]], rounds: int,
     timings = {name: Timing() for name in variants}
     for r in range(warmup + rounds):
         for name, fn in variants.items():
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             fn()
-            dt = time.perf_counter() - t0
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
             if r >= warmup:
                 timings[name].values.append(dt)
+                timings[name].cpu.append(dc)
     return timings
 
 

@@ -54,21 +54,27 @@ VARIANTS: dict[str, Callable[[], ort.SessionOptions]] = {
         lambda o: o.add_session_config_entry("session.set_denormal_as_zero", "1")),
     "ORT defaults": lambda: _variant(base=ort.SessionOptions),
     "1 thread": lambda: _variant(_set(intra_op_num_threads=1)),
+    "parallel executor (2 inter-op)": lambda: _variant(
+        _set(execution_mode=ort.ExecutionMode.ORT_PARALLEL, inter_op_num_threads=2)),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="faster_rcnn_R_50_FPN_3x")
+    p.add_argument("--path", help="an .onnx file to use instead of the synthetic --model")
+    p.add_argument("--only", help="comma-separated variant names (default: all)")
     p.add_argument("--size", default="800x1067", choices=list(SIZES))
     p.add_argument("--runs", type=int, default=5)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    path = random_model(args.model)
+    path = args.path or random_model(args.model)
+    chosen = {k: v for k, v in VARIANTS.items()
+              if not args.only or k in args.only.split(",") or k.startswith("shipped")}
     h, w = (int(v) for v in args.size.split("x"))
     x = to_network_input(camera_frame(*SIZES[args.size]), "BGR", h, w)
     sessions = {name: ort.InferenceSession(str(path), make(), providers=["CPUExecutionProvider"])
-                for name, make in VARIANTS.items()}
+                for name, make in chosen.items()}
     runs = {name: _runner(sess, x) for name, sess in sessions.items()}
     print(f"{args.model} at {x.shape[2]}x{x.shape[3]}, load before {load_average()}")
     timings = interleaved(runs, args.runs)
