@@ -44,6 +44,8 @@ class ModelSection(_Section):
     path: Path
     num_threads: int | None = Field(default=None, ge=1, le=256)
     min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    # inference engine: onnxruntime (default) or openvino (pip install 'd2stream[openvino]')
+    backend: Literal["onnxruntime", "openvino"] = "onnxruntime"
 
     @field_validator("path")
     @classmethod

@@ -83,7 +83,7 @@ class Pipeline:
         except D2StreamError as exc:
             raise ConfigError(str(exc), key="model.path") from None
         spec = WorkerSpec(str(model_path), cfg.model.num_threads, cfg.model.min_score,
-                          logging.getLogger().getEffectiveLevel())
+                          logging.getLogger().getEffectiveLevel(), backend=cfg.model.backend)
         self.supervisor = WorkerSupervisor(spec, cfg.worker, self.metrics, self._on_result,
                                            next_frame=self.hub.take_nowait)
         try:
