@@ -48,7 +48,8 @@ def test_preview_window_opens_under_xvfb(demo_model: Path, demo_video, xvfb_disp
         assert daemon.wait_for_log("preview windows with OpenCV highgui", 120), daemon.stderr()
         shown = wait_until(lambda: screen_shows_frame(xvfb_display, background), 60)
         count = background_pixels(xvfb_display, background, tmp_path / "screen.png")
-        assert shown, f"{count} background pixels on screen, see {tmp_path / 'screen.png'}"
+        assert shown, (f"{count} background pixels on screen, see {tmp_path / 'screen.png'}; "
+                       f"daemon log: {daemon.stderr()[-2000:]}")
     finally:
         returncode = daemon.terminate()
     assert returncode == 0, daemon.stderr()
