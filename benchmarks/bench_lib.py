@@ -141,7 +141,8 @@ def int8_model(fp32: Path, calibration: Path, min_size: int | None, images: int 
 
     path = fp32.with_name(f"{fp32.stem}-int8-{_key(min_size, images, str(calibration))}.onnx")
     if not path.is_file():
-        log.info("quantising %s (calibration: %d images at %d)", fp32.name, images, min_size)
+        log.info("quantising %s (calibration: %d images at %s)", fp32.name, images,
+                 min_size or "the model's MIN_SIZE_TEST")
         quantize_model(fp32, path, calibration,
                        QuantizeOptions(max_images=images, min_size=min_size))
     return path
