@@ -71,7 +71,8 @@ class Pipeline:
     def _start(self) -> None:
         cfg = self.config
         spec = WorkerSpec(str(cfg.model.path), cfg.model.num_threads, cfg.model.min_score,
-                          logging.getLogger().getEffectiveLevel(), backend=cfg.model.backend)
+                          logging.getLogger().getEffectiveLevel(), backend=cfg.model.backend,
+                          optimized_cache=_optional_str(cfg.model.optimized_cache))
         self.supervisor = WorkerSupervisor(spec, cfg.worker, self.metrics, self._on_result)
         try:
             meta = self.supervisor.start()
@@ -174,3 +175,7 @@ class Pipeline:
         log.info("stopped: worker restarts %d, frames lost %d, queued frames dropped at stop %d, "
                  "uptime %.1fs", worker["restarts"], worker["frames_lost"], dropped_at_stop,
                  time.monotonic() - self.metrics.started_mono)
+
+
+def _optional_str(path: object) -> str | None:
+    return None if path is None else str(path)
