@@ -63,11 +63,44 @@ class Timing:
                f"{self.p90 * 1e3:7.1f})"
 
 
+# Before each round, wait (at most QUIET_WAIT_S) for a moment when other processes leave the CPUs
+# mostly idle: on a shared machine this keeps the figures close to what the hardware can do.
+QUIET_WAIT_S = float(os.environ.get("D2STREAM_BENCH_QUIET_WAIT", "20"))
+QUIET_IDLE = 0.8
+
+
+def cpu_idle_fraction(window: float = 0.3) -> float:
+    """Fraction of all CPUs' time spent idle over ``window`` seconds (from /proc/stat)."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return values[3] + values[4], sum(values)  # idle + iowait, total
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(window)
+        idle1, total1 = sample()
+    except OSError:
+        return 1.0
+    return (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def wait_for_quiet(max_wait: float = QUIET_WAIT_S) -> float:
+    """Wait until the CPUs are mostly idle (or ``max_wait`` passed); returns the idle fraction."""
+    deadline = time.monotonic() + max_wait
+    idle = cpu_idle_fraction()
+    while idle < QUIET_IDLE and time.monotonic() < deadline:
+        idle = cpu_idle_fraction()
+    return idle
+
+
 def interleaved(variants: dict[str, Callable[[], object]], rounds: int,
                 warmup: int = 1) -> dict[str, Timing]:
     """Time every variant ``rounds`` times, one run of each per round (after ``warmup`` rounds)."""
     timings = {name: Timing() for name in variants}
     for r in range(warmup + rounds):
+        if r >= warmup and QUIET_WAIT_S > 0:
+            wait_for_quiet()
         for name, fn in variants.items():
             c0, t0 = time.process_time(), time.perf_counter()
             fn()
@@ -141,7 +174,8 @@ def int8_model(fp32: Path, calibration: Path, min_size: int | None, images: int 
 
     path = fp32.with_name(f"{fp32.stem}-int8-{_key(min_size, images, str(calibration))}.onnx")
     if not path.is_file():
-        log.info("quantising %s (calibration: %d images at %d)", fp32.name, images, min_size)
+        log.info("quantising %s (calibration: %d images at %s)", fp32.name, images,
+                 min_size or "the model's MIN_SIZE_TEST")
         quantize_model(fp32, path, calibration,
                        QuantizeOptions(max_images=images, min_size=min_size))
     return path

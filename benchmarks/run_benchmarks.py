@@ -29,6 +29,7 @@ from typing import Any
 from benchmarks import sections_extra
 from benchmarks.bench_lib import (
     SIZES,
+    ZOO,
     end_to_end_run,
     graph_run,
     interleaved,
@@ -119,8 +120,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sections", default=",".join(SECTIONS),
                    help=f"comma-separated subset of {','.join(SECTIONS)}")
-    p.add_argument("--models", default="faster_rcnn_R_50_FPN_3x,mask_rcnn_R_50_FPN_3x",
-                   help="zoo architectures for the latency section (also: retinanet_R_50_FPN_3x)")
+    p.add_argument("--models", default=",".join(ZOO),
+                   help=f"zoo architectures for the latency and backend sections ({','.join(ZOO)})")
     p.add_argument("--sizes", default="800x1067,480x640", help="network input sizes HxW")
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: all)")
     p.add_argument("--runs", type=int, default=5, help="timed runs per variant")

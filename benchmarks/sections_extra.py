@@ -160,7 +160,7 @@ def pi_setting(args: argparse.Namespace, out: dict[str, Any]) -> None:
 
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 t_start = float(sys.argv[4])
 t0 = time.time()
 from daemon.inference.image_io import read_image_bgr
@@ -170,34 +170,38 @@ pred = Predictor(sys.argv[1], optimized_cache=sys.argv[3] or None)
 t2 = time.time()
 inst = pred(read_image_bgr(sys.argv[2]))
 t3 = time.time()
-rss = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() / 2**20
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+mb = lambda key: int(status[key].split()[0]) / 1024  # kB; VmHWM: peak since exec
 print(json.dumps({"interpreter": t0 - t_start, "imports": t1 - t0, "model_load": t2 - t1,
                   "first_detection": t3 - t2, "total": t3 - t_start, "detections": len(inst),
-                  "rss_mb": rss,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "rss_mb": mb("VmRSS"), "peak_rss_mb": mb("VmHWM")}))
 """
 
 
 def cold_start(args: argparse.Namespace, out: dict[str, Any]) -> None:
     """Process start to first detection (a fresh Python process), and its memory."""
-    image = CACHE / "coldstart_frame.png"
-    _write_frame(image)
-    fp32 = random_model(FAST)
-    q = int8_model(fp32, calibration_folder(), min_size=480)
+    frames = {"pi": CACHE / "coldstart_480x640.png", "full": CACHE / "coldstart_1080x1440.png"}
+    _write_frame(frames["pi"], PI_FRAME)
+    _write_frame(frames["full"], (1080, 1440))
     cache_dir = CACHE / "ort-optimized"
-    print("\n== cold start: process start -> first detection (1080x1440 frame, MIN_SIZE 800)")
+    pi, full = pi_model(), random_model(FAST)
+    variants = (("Pi profile (int8, 320)", pi, frames["pi"], ""),
+                ("Pi profile, cached graph", pi, frames["pi"], str(cache_dir)),
+                ("fp32 full width, 800", full, frames["full"], ""),
+                ("fp32 800, cached graph", full, frames["full"], str(cache_dir)))
+    print("\n== cold start: process start -> first detection")
     rows = []
-    for label, model, cache in (("fp32", fp32, ""), ("fp32 cached graph", fp32, cache_dir),
-                                ("int8", q, ""), ("int8 cached graph", q, cache_dir)):
+    for label, model, image, cache in variants:
         if cache:
-            _spawn(model, image, str(cache))  # first start writes the cache
-        r = _spawn(model, image, str(cache))
+            _spawn(model, image, cache)  # the first start writes the cache
+        r = _spawn(model, image, cache)
         r["variant"] = label
         rows.append(r)
-        print(f"{label:<18} total {r['total']:.2f} s = interpreter {r['interpreter']:.2f} + "
+        print(f"{label:<26} total {r['total']:.2f} s = interpreter {r['interpreter']:.2f} + "
               f"imports {r['imports']:.2f} + model load {r['model_load']:.2f} + first detection "
               f"{r['first_detection']:.2f} | without model load {r['total'] - r['model_load']:.2f}"
-              f" s | RSS {r['rss_mb']:.0f} MB (peak {r['peak_rss_mb']:.0f} MB)")
+              f" s | RSS {r['rss_mb']:.0f} MB (peak {r['peak_rss_mb']:.0f} MB) | load "
+              f"{load_average()}")
     out["coldstart"] = rows
 
 
@@ -208,12 +212,12 @@ def _spawn(model: Path, image: Path, cache: str) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _write_frame(path: Path) -> None:
+def _write_frame(path: Path, hw: tuple[int, int]) -> None:
     import cv2
 
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(path), camera_frame(1080, 1440))
+        cv2.imwrite(str(path), camera_frame(*hw))
 
 
 def daemon_throughput(args: argparse.Namespace, out: dict[str, Any]) -> None:

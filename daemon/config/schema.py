@@ -46,6 +46,13 @@ class ModelSection(_Section):
     min_score: float = Field(default=0.5, ge=0.0, le=1.0)
     # inference engine: onnxruntime (default) or openvino (pip install 'd2stream[openvino]')
     backend: Literal["onnxruntime", "openvino"] = "onnxruntime"
+    # onnxruntime: folder caching the optimised graph for a faster start (None: no cache)
+    optimized_cache: Path | None = None
+
+    @field_validator("optimized_cache")
+    @classmethod
+    def _cache_absolute(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
 
     @field_validator("path")
     @classmethod

@@ -83,7 +83,8 @@ class Pipeline:
         except D2StreamError as exc:
             raise ConfigError(str(exc), key="model.path") from None
         spec = WorkerSpec(str(model_path), cfg.model.num_threads, cfg.model.min_score,
-                          logging.getLogger().getEffectiveLevel(), backend=cfg.model.backend)
+                          logging.getLogger().getEffectiveLevel(), backend=cfg.model.backend,
+                          optimized_cache=_optional_str(cfg.model.optimized_cache))
         self.supervisor = WorkerSupervisor(spec, cfg.worker, self.metrics, self._on_result,
                                            next_frame=self.hub.take_nowait)
         try:
@@ -195,3 +196,7 @@ class Pipeline:
         log.info("stopped: worker restarts %d, frames lost %d, queued frames dropped at stop %d, "
                  "uptime %.1fs", worker["restarts"], worker["frames_lost"], dropped_at_stop,
                  time.monotonic() - self.metrics.started_mono)
+
+
+def _optional_str(path: object) -> str | None:
+    return None if path is None else str(path)

@@ -34,11 +34,14 @@ class SyntheticWeights(WeightStore):
 
     ``get(name, shape)`` returns ``shape``-shaped float32 values:
 
-    - 4-D weights (convolutions): He-normal, std ``sqrt(2 / fan_in)``;
-    - 2-D weights (linear layers): normal with std ``sqrt(2 / fan_in)`` (``cls_score``: a smaller
-      std so that class probabilities spread around the score threshold);
-    - 1-D ``weight`` / ``running_var``: ones; ``bias`` / ``running_mean``: zeros (the background
-      logit of ``cls_score`` gets :data:`BACKGROUND_BIAS`).
+    - multi-dimensional weights: He-normal, std ``sqrt(2 / fan_in)``, except the layers
+      Detectron2 initialises with a fixed std (:data:`FIXED_STD`: RPN head 0.01, box regressor
+      0.001) and the box classifier (:data:`CLS_SCORE_STD`, so that class probabilities spread
+      around the score threshold);
+    - batch norms: ``running_var`` 2 (the second moment a He-initialised conv produces; the stem's
+      is scaled by the image's), ``running_mean`` and ``bias`` 0, ``weight`` 1 except the last
+      norm of each residual branch (:data:`RESIDUAL_GAMMA`);
+    - other biases 0; the background logit of ``cls_score`` gets :data:`BACKGROUND_BIAS`.
     """
 
     def __init__(self, seed: int = 0, input_second_moment: float = 1.0,

@@ -35,6 +35,12 @@ def test_backend_defaults_to_onnxruntime(base: Path) -> None:
     assert cfg.model.backend == "openvino"
 
 
+def test_optimized_cache_is_resolved_against_the_config_folder(base: Path) -> None:
+    assert parse_config(CONFIG % "", base_dir=base, env={}).model.optimized_cache is None
+    cfg = parse_config(CONFIG % ", optimized_cache: var/ort", base_dir=base, env={})
+    assert cfg.model.optimized_cache == (base / "var" / "ort").resolve()
+
+
 def test_unknown_backend_is_a_config_error_naming_the_key(base: Path) -> None:
     with pytest.raises(ConfigError, match=r"model\.backend"):
         parse_config(CONFIG % ", backend: tensorrt", base_dir=base, env={})
@@ -55,3 +61,12 @@ def test_worker_loads_with_the_configured_backend(exported) -> None:
     for backend in available_backends():
         meta = _start(WorkerSpec(model, 1, 0.5, backend=backend))
         assert meta["meta_architecture"] == "GeneralizedRCNN" and len(meta["class_names"]) == 3
+
+
+def test_worker_writes_the_optimized_graph_cache(exported, tmp_path: Path) -> None:
+    model = str(exported("faster_rcnn_R_50_FPN"))
+    cache = tmp_path / "ort-cache"
+    for _ in range(2):  # the first start writes the cache, the second reads it
+        meta = _start(WorkerSpec(model, 1, 0.5, optimized_cache=str(cache)))
+        assert meta["meta_architecture"] == "GeneralizedRCNN" and len(meta["class_names"]) == 3
+        assert [p.suffix for p in cache.iterdir()] == [".onnx"]
