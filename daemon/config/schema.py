@@ -54,6 +54,8 @@ class ModelSection(_Section):
     path: Path
     num_threads: int | None = Field(default=None, ge=1, le=256)
     min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    # inference engine: onnxruntime (default) or openvino (pip install 'd2stream[openvino]')
+    backend: Literal["onnxruntime", "openvino"] = "onnxruntime"
 
     @field_validator("path")
     @classmethod
@@ -184,8 +186,6 @@ class CameraSection(_Section):
 
 class DrawSection(_Section):
     min_score: float = Field(default=0.5, ge=0.0, le=1.0)
-    boxes: bool = True
-    labels: bool = True
     masks: bool = True
     keypoints: bool = True
     fps: bool = True

@@ -56,10 +56,10 @@ def peak_rss_kb(pid: int | str = "self") -> int | None:
     return None
 
 
-def quantiles(values: deque[float] | list[float], qs: tuple[float, ...]) -> list[float]:
-    """Quantiles of ``values`` (NaN when empty)."""
+def quantiles(values: deque[float] | list[float], qs: tuple[float, ...]) -> list[float | None]:
+    """Quantiles of ``values`` (``None`` when empty: JSON has no NaN)."""
     if not values:
-        return [float("nan")] * len(qs)
+        return [None] * len(qs)
     return [float(v) for v in np.quantile(np.asarray(values, dtype=np.float64), qs)]
 
 

@@ -55,6 +55,8 @@ class FrameResult:
             ``prediction`` is then the camera's last one while objects are tracked, else empty.
         counts: objects with an open event per label, when they changed on this frame.
         snapshots: best frames of ended events to write.
+        closing: the result made at shutdown to end every open event (``frame`` is the
+            camera's last frame, already delivered once).
     """
 
     frame: Frame
@@ -67,6 +69,7 @@ class FrameResult:
     inferred: bool = True
     counts: dict[str, int] | None = None
     snapshots: list[SnapshotJob] = field(default_factory=list)
+    closing: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _annotated: dict[Any, np.ndarray] = field(default_factory=dict, repr=False)
 

@@ -42,11 +42,17 @@ TICK_S = 0.1
 
 
 class Pipeline:
-    """One daemon run. ``run()`` blocks; ``stop`` (an Event) ends it from any thread."""
+    """One daemon run. ``run()`` blocks; ``stop`` (an Event) ends it from any thread.
+
+    ``extra_sinks`` are :class:`Sink` objects of your own (Python API): each gets every
+    :class:`FrameResult` in its own thread, like the built-in outputs.
+    """
 
     def __init__(self, config: DaemonConfig, notifier: Notifier | None = None,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None,
+                 extra_sinks: list[Sink] | None = None) -> None:
         self.config = config
+        self.extra_sinks = list(extra_sinks or [])
         self.stop = stop or threading.Event()
         self.notifier = notifier or Notifier()
         self.hub = FrameHub()
@@ -78,13 +84,14 @@ class Pipeline:
 
     # -- start ---------------------------------------------------------------------------------
     def _start(self) -> None:
+        self._start_sinks()  # first: a missing GUI or a taken port fails before the model loads
         cfg = self.config
         try:  # a zoo:NAME model is exported once, on first start, and cached
             model_path = resolve_model(cfg.model.path)
         except D2StreamError as exc:
             raise ConfigError(str(exc), key="model.path") from None
         spec = WorkerSpec(str(model_path), cfg.model.num_threads, cfg.model.min_score,
-                          logging.getLogger().getEffectiveLevel())
+                          logging.getLogger().getEffectiveLevel(), backend=cfg.model.backend)
         self.supervisor = WorkerSupervisor(spec, cfg.worker, self.metrics, self._on_result,
                                            next_frame=self._take, on_lost=self._on_lost)
         try:
@@ -97,12 +104,18 @@ class Pipeline:
         self._create_producers()
         for producer in self.producers:
             producer.open_initial()
-        self.sinks = build_sinks(cfg, self.metrics, self.stop.set)
-        for sink in self.sinks:
-            sink.start()
         for producer in self.producers:
             producer.start()
         self._dispatcher.start()
+
+    def _start_sinks(self) -> None:
+        for camera in self.config.enabled_cameras():
+            self.metrics.add_camera(camera.name)
+        for sink in self.extra_sinks:
+            sink.metrics = sink.metrics or self.metrics
+        for sink in build_sinks(self.config, self.metrics, self.stop.set) + self.extra_sinks:
+            sink.start()
+            self.sinks.append(sink)  # only started sinks are stopped
 
     def _create_producers(self) -> None:
         assert self.model is not None
@@ -178,11 +191,16 @@ class Pipeline:
     def _main_loop(self) -> None:
         monitor = ServiceMonitor(self.notifier, self.metrics, self.config.service.status_interval_s,
                                  self.config.service.watchdog)
+        gui = [sink for sink in self.sinks if sink.main_thread]
         while not self.stop.is_set() and not self.finished.is_set():
             if not self.metrics.ready and self.metrics.progress()[0] > 0:
                 self.metrics.set_ready()
             monitor.tick()
-            self.stop.wait(TICK_S)
+            if gui:
+                for sink in gui:  # the preview window: GUI calls stay in this thread
+                    sink.run_once(TICK_S / len(gui))
+            else:
+                self.stop.wait(TICK_S)
         if self.finished.is_set():
             log.info("every source has ended")
 
@@ -215,7 +233,7 @@ class Pipeline:
                 continue
             now = time.monotonic()
             result = FrameResult(frame, self.stage[frame.camera].display_prediction(frame),
-                                 self.model, 0.0, now, inferred=False)
+                                 self.model, 0.0, now, inferred=False, closing=True)
             self._deliver(result, batch)
 
     def _record_peak_rss(self) -> None:

@@ -129,6 +129,7 @@ class WorkerSupervisor:
 
     def stop(self, drain_timeout: float) -> None:
         """Wait up to ``drain_timeout`` for frames in flight, then end the worker."""
+        self.next_frame = None  # finish what is in flight, take nothing new
         deadline = time.monotonic() + drain_timeout
         with self._cond:
             while self._inflight and self._ready and time.monotonic() < deadline:

@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from daemon.config.errors import ConfigError
 from daemon.config.schema import DrawSection, HttpOutput
 from daemon.pipeline import prometheus
 from daemon.pipeline.metrics import Metrics
 from daemon.pipeline.results import FrameResult
 from daemon.sinks.annotate import annotate, encode_jpeg
-from daemon.sinks.base import Sink
+from daemon.sinks.base import OutputError, Sink
 from daemon.sinks.http_page import index_html
 
 log = logging.getLogger(__name__)
@@ -71,9 +70,9 @@ class HttpSink(Sink):
         try:
             self.server = ThreadingHTTPServer((self.config.host, self.config.port), handler)
         except OSError as exc:
-            raise ConfigError(
-                f"cannot listen on {self.config.host}:{self.config.port}: {exc.strerror or exc}",
-                key="outputs.http.port") from None
+            raise OutputError(
+                f"outputs.http.port: cannot listen on {self.config.host}:{self.config.port}: "
+                f"{exc.strerror or exc}") from None
         self.server.daemon_threads = True
         self._serve_thread = threading.Thread(target=self.server.serve_forever,
                                               kwargs={"poll_interval": 0.2},

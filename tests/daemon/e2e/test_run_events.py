@@ -29,7 +29,7 @@ from tests.daemon.daemon_helpers import (
     wait_until,
     write_yaml,
 )
-from tests.daemon.mqtt_helpers import Subscriber
+from tests.daemon.mqtt_subscriber import Subscriber
 
 FRAMES = 12
 SEED = 3

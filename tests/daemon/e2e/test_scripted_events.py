@@ -29,7 +29,7 @@ from tests.daemon.daemon_helpers import (
     write_yaml,
 )
 from tests.daemon.events.script import Actor, write_script
-from tests.daemon.mqtt_helpers import Subscriber
+from tests.daemon.mqtt_subscriber import Subscriber
 
 FPS = 10.0
 FRAMES = 125

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -13,8 +14,9 @@ from daemon.inference.predictor import CompactPrediction
 from daemon.pipeline import prometheus
 from daemon.pipeline.metrics import Metrics
 from daemon.pipeline.results import FrameResult, ModelInfo
-from daemon.sinks.annotate import annotate, color_for
+from daemon.sinks.annotate import annotate
 from daemon.sources.base import Frame
+from daemon.visualization.draw import color_for
 
 NAMES = ["square", "circle", "triangle"]
 
@@ -78,6 +80,16 @@ def test_annotation_draws_boxes_masks_and_status() -> None:
     assert (out[0:3, 0:40] < 50).all()  # the dark status bar above its text
     untouched = out[250:300, 400:600]
     assert (untouched == 200).all()  # the 0.7 and 0.55 detections are below draw.min_score
-    plain = annotate(result, DrawSection(min_score=0.5, masks=False, boxes=False,
-                                         labels=False, fps=False))
-    assert (plain == 200).all()
+    nothing = annotate(result, DrawSection(min_score=0.99, fps=False))
+    assert (nothing == 200).all()
+    no_masks = annotate(result, DrawSection(min_score=0.9, masks=False, fps=False))
+    assert (no_masks[130:170, 80:100] == 200).all()
+
+
+def test_snapshot_before_any_frame_is_strict_json() -> None:
+    metrics = Metrics()
+    metrics.add_camera("front")
+    text = json.dumps(metrics.snapshot(), allow_nan=False)  # browsers reject NaN
+    assert json.loads(text)["cameras"]["front"]["latency_p50_s"] is None
+    assert 'd2stream_latency_seconds{camera="front",quantile="0.5"} NaN' in \
+        prometheus.render(metrics.snapshot())

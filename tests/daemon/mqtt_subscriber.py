@@ -1,4 +1,4 @@
-"""A paho subscriber for the daemon tests (a real broker on loopback)."""
+"""A paho-mqtt client for the tests: collects every message under a topic prefix."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import paho.mqtt.client as mqtt
 
 
 class Subscriber:
-    """A paho client collecting every message under ``prefix/#``."""
+    """A paho client collecting every message under ``prefix/#`` (re-subscribing after a
+    reconnection)."""
 
     def __init__(self, host: str, port: int, prefix: str) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
@@ -21,6 +22,7 @@ class Subscriber:
         self.client.on_connect = lambda c, *a: c.subscribe(f"{prefix}/#", qos=1)
         self.client.on_subscribe = lambda *a: self.subscribed.set()
         self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(1, 2)
         self.client.connect(host, port, 30)
         self.client.loop_start()
         assert self.subscribed.wait(15), "could not subscribe to the test broker"
@@ -30,6 +32,7 @@ class Subscriber:
             self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
 
     def topics(self) -> list[str]:
+        """Every topic a message arrived on, in order of first arrival."""
         with self.lock:
             return list(dict.fromkeys(t for t, _, _ in self.messages))
 
