@@ -21,7 +21,7 @@ import numpy as np
 
 from daemon.config.events_schema import CameraEventSettings, TrackingSection
 from daemon.events.filters import ObjectFilter
-from daemon.events.messages import EventMessage
+from daemon.events.messages import EventMessage, EventType
 from daemon.events.objects import BestShot, EventContext, TrackedObject
 from daemon.sources.base import Frame
 from daemon.tracking.geometry import iou
@@ -161,10 +161,10 @@ class EventTracker:
             return True
         return iou(obj.box, last["box"]) < self.events.update_box_iou
 
-    def _publish(self, obj: TrackedObject, kind: str, t: float, ctx: EventContext,
+    def _publish(self, obj: TrackedObject, kind: EventType, t: float, ctx: EventContext,
                  batch: EventBatch, ended: bool = False) -> None:
         after = obj.state(ctx, ended=ended)
-        batch.events.append(EventMessage.make(kind, obj.published, after))  # type: ignore[arg-type]
+        batch.events.append(EventMessage.make(kind, obj.published, after))
         obj.published, obj.published_t = after, t
 
     def _expire(self, t: float, ctx: EventContext, batch: EventBatch) -> None:

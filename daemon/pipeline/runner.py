@@ -149,10 +149,16 @@ class Pipeline:
             if frame is None:
                 return None
             camera = self.stage[frame.camera]
-            if camera.should_infer(frame):
+            try:
+                infer = camera.should_infer(frame)
+                if not infer:
+                    self._deliver_skipped(camera, frame)
+            except Exception:  # a bug in the event stage must not stop the pipeline
+                log.exception("camera %r frame %d: event stage failed", frame.camera, frame.seq)
+                infer = True
+            if infer:
                 self.hub.hold(frame.camera)
                 return frame
-            self._deliver_skipped(camera, frame)
 
     def _deliver_skipped(self, camera: CameraEvents, frame: Frame) -> None:
         assert self.model is not None

@@ -62,13 +62,12 @@ class Track:
     first_seen: float
     last_seen: float
     hits: int = 1
-    kalman: BoxKalman = field(repr=False, default=None)  # type: ignore[assignment]
+    kalman: BoxKalman = field(init=False, repr=False)
     predicted: np.ndarray | None = field(default=None, repr=False)
     _t: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
-        if self.kalman is None:
-            self.kalman = BoxKalman(self.box)
+        self.kalman = BoxKalman(self.box)
         self._t = self.last_seen
 
     def predict(self, t: float) -> np.ndarray:
