@@ -14,6 +14,16 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from daemon.config.events_schema import (
+    CameraEventSettings,
+    DetectSection,
+    EventsSection,
+    MotionSection,
+    TrackingSection,
+    ZoneName,
+    ZoneSection,
+    overlay,
+)
 from daemon.zoo_cache import is_zoo_reference
 
 #: URL schemes handed to OpenCV/FFmpeg as network streams.
@@ -174,11 +184,11 @@ class CameraSection(_Section):
     source: SourceSection
     queue_size: int = Field(default=2, ge=1, le=64)
     reopen: ReopenSection = _section()
-
-
-class EventsSection(_Section):
-    min_score: float = Field(default=0.5, ge=0.0, le=1.0)
-    labels: list[str] = Field(default_factory=list)
+    # Per-camera overrides of the top-level sections (key by key), and the camera's zones.
+    detect: DetectSection = _section()
+    motion: MotionSection = _section()
+    events: EventsSection = _section()
+    zones: dict[ZoneName, ZoneSection] = Field(default_factory=dict)
 
 
 class DrawSection(_Section):
@@ -235,8 +245,10 @@ class SnapshotOutput(_Section):
     enabled: bool = False
     dir: Path = Field(default=Path("var/snapshots"), validate_default=True)
     jpeg_quality: int = Field(default=85, ge=1, le=100)
-    min_interval_s: float = Field(default=1.0, ge=0)
+    annotate: bool = True
     max_files: int = Field(default=1000, ge=1)
+    max_age_days: float = Field(default=0.0, ge=0)
+    max_bytes: int = Field(default=0, ge=0)
 
     @field_validator("dir")
     @classmethod
@@ -264,7 +276,10 @@ class DaemonConfig(_Section):
     model: ModelSection
     worker: WorkerSection = _section()
     cameras: list[CameraSection] = Field(min_length=1)
+    detect: DetectSection = _section()
+    motion: MotionSection = _section()
     events: EventsSection = _section()
+    tracking: TrackingSection = _section()
     draw: DrawSection = _section()
     outputs: OutputsSection = _section()
     service: ServiceSection = _section()
@@ -272,3 +287,11 @@ class DaemonConfig(_Section):
 
     def enabled_cameras(self) -> list[CameraSection]:
         return [c for c in self.cameras if c.enabled]
+
+    def camera_settings(self, camera: CameraSection) -> CameraEventSettings:
+        """``detect``, ``motion`` and ``events`` of ``camera``: the top-level sections with the
+        keys the camera sets itself replaced (``events.filters`` merged label by label)."""
+        return CameraEventSettings(detect=overlay(self.detect, camera.detect),
+                                   motion=overlay(self.motion, camera.motion),
+                                   events=overlay(self.events, camera.events),
+                                   zones=dict(camera.zones))

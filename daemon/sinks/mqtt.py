@@ -1,5 +1,8 @@
 """MQTT sink: events to ``<prefix>/<camera>/events`` (QoS 1), availability with a last will.
 
+Object counts (open events per label) go to ``<prefix>/<camera>/objects`` (JSON) and
+``<prefix>/<camera>/objects/<label>`` (a number), retained, whenever they change.
+
 ``<prefix>/availability`` is ``online`` (retained) while connected; the broker publishes the
 last will ``offline`` if the daemon vanishes, and a clean stop publishes ``offline`` itself.
 paho-mqtt reconnects in the background with backoff; events published while the broker is
@@ -8,6 +11,7 @@ away wait in paho's queue (``max_queued``) and are sent after reconnection.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import deque
@@ -26,6 +30,14 @@ CLOSE_TIMEOUT_S = 3.0
 
 def event_topic(prefix: str, camera: str) -> str:
     return f"{prefix.rstrip('/')}/{camera}/events"
+
+
+def objects_topic(prefix: str, camera: str, label: str | None = None) -> str:
+    """``<prefix>/<camera>/objects[/<label>]`` (``/``, ``+``, ``#`` in a label become ``_``)."""
+    base = f"{prefix.rstrip('/')}/{camera}/objects"
+    if label is None:
+        return base
+    return f"{base}/{label.translate(str.maketrans('/+#', '___'))}"
 
 
 def availability_topic(prefix: str) -> str:
@@ -47,7 +59,7 @@ class MqttSink(Sink):
         self.connected = False
 
     def wants(self, result: FrameResult) -> bool:
-        return bool(result.events)
+        return bool(result.events) or result.counts is not None
 
     def open(self) -> None:
         try:
@@ -97,13 +109,23 @@ class MqttSink(Sink):
     def handle(self, result: FrameResult) -> None:
         topic = event_topic(self.config.topic_prefix, result.camera)
         for event in result.events:
-            info = self._client.publish(topic, event.json, qos=1)
-            if info.rc == self._mqtt.MQTT_ERR_QUEUE_SIZE:
-                self.metrics.sink_drop(self.name)
-                continue
-            self._pending.append(info)
+            self._publish(topic, event.json)
+        if result.counts is not None:
+            prefix = self.config.topic_prefix
+            self._publish(objects_topic(prefix, result.camera),
+                          json.dumps(result.counts, separators=(",", ":")), retain=True)
+            for label, count in result.counts.items():
+                self._publish(objects_topic(prefix, result.camera, label), str(count),
+                              retain=True)
         while self._pending and self._pending[0].is_published():
             self._pending.popleft()
+
+    def _publish(self, topic: str, payload: str, retain: bool = False) -> None:
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc == self._mqtt.MQTT_ERR_QUEUE_SIZE:
+            self.metrics.sink_drop(self.name)
+            return
+        self._pending.append(info)
 
     def close(self) -> None:
         client, self._client = self._client, None

@@ -105,7 +105,8 @@ class Producer:
             if captured is None:
                 log.info("camera %r: end of stream after %d frames", self.name, self.seq)
                 return
-            frame = Frame.now(self.name, self.seq, captured.image, captured.display)
+            frame = Frame.now(self.name, self.seq, captured.image, captured.display,
+                              captured.t_media)
             self.seq += 1
             self.metrics.frame_captured(self.name, frame.t_mono)
             if not self.hub.put(frame, self.stop):

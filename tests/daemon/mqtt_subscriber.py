@@ -31,6 +31,11 @@ class Subscriber:
         with self.lock:
             self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
 
+    def topics(self) -> list[str]:
+        """Every topic a message arrived on, in order of first arrival."""
+        with self.lock:
+            return list(dict.fromkeys(t for t, _, _ in self.messages))
+
     def on(self, topic: str) -> list[bytes]:
         with self.lock:
             return [payload for t, payload, _ in self.messages if t == topic]

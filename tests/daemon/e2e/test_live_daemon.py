@@ -240,7 +240,7 @@ def test_sigterm_stops_cleanly_with_a_valid_event_log(live: LiveDaemon) -> None:
     stderr = live.daemon.stderr()
     assert "received SIGTERM; stopping" in stderr and "Traceback" not in stderr
     events = read_jsonl(live.workdir / "events.jsonl")  # complete lines, all valid JSON
-    assert events and all(e["camera"] == "cam" for e in events)
+    assert events and all(e["after"]["camera"] == "cam" for e in events)
     stats = live.daemon.stats()
     assert stats["exit_code"] == 0 and stats["cameras"]["cam"]["events"] == len(events)
     assert stats["worker"]["restarts"] == 1

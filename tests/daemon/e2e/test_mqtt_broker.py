@@ -23,6 +23,7 @@ from tests.daemon.mqtt_subscriber import Subscriber
 def live_config(model: Path, video: Path, port: int, prefix: str) -> dict:
     return daemon_config(model, video, cameras=[{
         "name": "cam", "source": {"type": "opencv", "url": str(video), "loop": True}}],
+        events={"update_interval_s": 0.5},  # moving shapes: an update about every second
         outputs={"mqtt": {"enabled": True, "port": port, "topic_prefix": prefix,
                           "client_id": f"d2s-{prefix}", "keepalive_s": 5,
                           "reconnect_min_s": 1, "reconnect_max_s": 1}})
@@ -64,9 +65,9 @@ def test_events_keep_flowing_after_a_broker_restart(demo_model: Path, demo_video
     try:
         assert wait_until(lambda: len(subscriber.on(topic)) >= 3, 120), daemon.stderr()
         stop_process(broker)
-        before = max(json.loads(p)["frame"] for p in subscriber.on(topic))
+        before = max(json.loads(p)["after"]["frame"] for p in subscriber.on(topic))
         broker = start_mosquitto(tmp_path, port)  # same port, a new broker process
-        assert wait_until(lambda: any(json.loads(p)["frame"] > before + 2
+        assert wait_until(lambda: any(json.loads(p)["after"]["frame"] > before + 2
                                       for p in subscriber.on(topic)), 60), daemon.stderr()
         assert subscriber.on(f"{prefix}/availability").count(b"online") >= 2  # re-announced
         assert daemon.proc.poll() is None

@@ -1,4 +1,4 @@
-"""Events from predictions, Prometheus text, health, and annotation of frames."""
+"""Prometheus text, health, and annotation of frames (events: tests/daemon/events)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,11 @@ import re
 import time
 
 import numpy as np
-import pytest
 
-from daemon.config.errors import ConfigError
-from daemon.config.schema import DrawSection, EventsSection
+from daemon.config.schema import DrawSection
+from daemon.events.messages import iso_time
 from daemon.inference.predictor import CompactPrediction
 from daemon.pipeline import prometheus
-from daemon.pipeline.events import EventEmitter, iso_time
 from daemon.pipeline.metrics import Metrics
 from daemon.pipeline.results import FrameResult, ModelInfo
 from daemon.sinks.annotate import annotate
@@ -38,31 +36,6 @@ def frame(display: bool = False) -> Frame:
     image = np.full((100, 200, 3), 200, np.uint8)
     big = np.full((300, 600, 3), 200, np.uint8) if display else None
     return Frame("front", 42, 1000.0, 1_700_000_000.25, image, big)
-
-
-def test_one_event_per_detection_above_the_threshold() -> None:
-    emitter = EventEmitter(EventsSection(min_score=0.6), NAMES, "demo")
-    events = emitter.events_for(frame(), prediction(), done_mono=1000.5)
-    assert [e.label for e in events] == ["triangle", "square"]
-    first = json.loads(events[0].json)
-    assert first == {"event_id": "front-42-0", "time": "2023-11-14T22:13:20.250Z",
-                     "camera": "front", "frame": 42, "label": "triangle", "class_id": 2,
-                     "score": 0.95, "box": [10.0, 20.0, 50.0, 60.0], "frame_size": [200, 100],
-                     "model": "demo", "latency_ms": 500.0}
-    assert first == events[0].to_dict()
-
-
-def test_label_filter_and_unknown_label() -> None:
-    emitter = EventEmitter(EventsSection(min_score=0.5, labels=["circle"]), NAMES, "demo")
-    assert [e.label for e in emitter.events_for(frame(), prediction(), 1000.1)] == ["circle"]
-    with pytest.raises(ConfigError, match="events.labels: 'dog' is not a class of model 'demo'"):
-        EventEmitter(EventsSection(labels=["dog"]), NAMES, "demo")
-
-
-def test_boxes_are_scaled_to_the_display_stream() -> None:
-    emitter = EventEmitter(EventsSection(min_score=0.9), NAMES, "demo")
-    (event,) = emitter.events_for(frame(display=True), prediction(), 1000.1)
-    assert event.box == [30.0, 60.0, 150.0, 180.0] and event.frame_size == [600, 300]
 
 
 def test_iso_time_is_utc_with_milliseconds() -> None:
