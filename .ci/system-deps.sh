@@ -4,6 +4,7 @@
 #   chromium         headless browser that renders the live-view page
 #   xvfb             virtual X display for the preview-window test
 #   systemd          systemd-analyze, to verify systemd/d2stream.service
+#   gcc libc6-dev    a C compiler for the CPU clock probe of `d2stream bench` (daemon/perf/clock.py)
 #   libgl1 libglib2.0-0 libsm6 libice6 libxext6 libx11-xcb1
 #                    shared libraries that opencv-python's Qt highgui (preview window) loads
 set -euo pipefail
@@ -12,6 +13,8 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v cc >/dev/null 2>&1 || need+=(gcc)
+[ -f /usr/include/stdio.h ] || need+=(libc6-dev)
 have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
 have_lib 'libGL\.so\.1' || need+=(libgl1)
 have_lib 'libgthread-2\.0\.so\.0' || need+=(libglib2.0-0)

@@ -131,9 +131,9 @@ def load_average() -> str:
 def machine_description() -> dict[str, str]:
     import onnxruntime as ort
 
-    from daemon.perf.cpu import read_cpu_peak
+    from daemon.perf.cpu import machine_cpu_peak
 
-    peak = read_cpu_peak()
+    peak = machine_cpu_peak()
     info = {"cpu": peak.describe(), "python": platform.python_version(),
             "onnxruntime": ort.__version__, "numpy": np.__version__,
             "kernel": platform.release(), "load_average": load_average()}

@@ -55,9 +55,9 @@ def count_model_flops(path, size: str) -> Any:
 def latency(args: argparse.Namespace, out: dict[str, Any]) -> None:
     """fp32 latency vs the FLOP floor at theoretical peak, and vs a measured matmul."""
     from daemon.inference.predictor import Predictor
-    from daemon.perf.cpu import matmul_gflops, read_cpu_peak
+    from daemon.perf.cpu import machine_cpu_peak, matmul_gflops
 
-    peak = read_cpu_peak()
+    peak = machine_cpu_peak()
     print(f"\n== fp32 latency vs FLOP floor ({peak.describe()})")
     rows = []
     for short in args.models:

@@ -118,10 +118,10 @@ def run(args: argparse.Namespace) -> int:
 
 def write_efficiency(out, model: str, net_input: np.ndarray, graph_s: float) -> None:
     """CPU peak, a matmul measured now, the model's FLOPs and the floor they set."""
-    from daemon.perf.cpu import matmul_gflops, read_cpu_peak
+    from daemon.perf.cpu import machine_cpu_peak, matmul_gflops
     from daemon.perf.flops import count_flops
 
-    peak = read_cpu_peak()
+    peak = machine_cpu_peak()
     out.write(f"cpu peak    {peak.describe()}\n")
     out.write(f"matmul      {matmul_gflops():.1f} GFLOP/s (numpy 2048x2048, measured now)\n")
     report = count_flops(model, {"image": net_input})

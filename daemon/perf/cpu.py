@@ -7,7 +7,8 @@ factors come from the operating system:
   ``physical id`` / ``core id`` pairs of ``/proc/cpuinfo``, so SMT siblings count once);
 - clock: the highest ``cpuinfo_max_freq`` under ``/sys/devices/system/cpu/cpu*/cpufreq``, else
   the highest ``cpu MHz`` of ``/proc/cpuinfo`` (in virtual machines that is the nominal clock;
-  turbo may run faster, which a measured matmul above the peak reveals);
+  boosted cores run faster). :func:`machine_cpu_peak` also measures the all-core clock
+  (:mod:`daemon.perf.clock`) and takes the higher of the two, so that the floor stays a floor;
 - FLOPs per core-cycle from the vector units: 64 with AVX-512 (two 512-bit FMA pipes), 32 with
   AVX2 + FMA, 16 with AVX or NEON, 8 otherwise, except AMD Zen 4 (family 25 with AVX-512),
   whose AVX-512 runs on 256-bit FMA pipes: 32.
@@ -19,7 +20,7 @@ import os
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +137,22 @@ def read_cpu_peak(cpuinfo_text: str | None = None, sysfs: Path = SYSFS_CPU,
     name = next((e[k] for k in ("model name", "Model", "Hardware") for e in entries if k in e),
                 "CPU")
     return CpuPeak(name, physical_cores(entries, allowed), clock, source, fpc, unit)
+
+
+def machine_cpu_peak(probe_clock: bool = True) -> CpuPeak:
+    """This machine's peak, with the clock measured on every core at once when the clock probe
+    can run here and it beats the reported clock (a boosting or virtual CPU)."""
+    from daemon.perf.clock import measure_clock_ghz
+
+    peak = read_cpu_peak()
+    measured = measure_clock_ghz(peak.cores) if probe_clock else None
+    if measured is None:
+        return peak
+    if measured <= peak.clock_ghz:
+        source = f"{peak.clock_source}; measured {measured:.2f} GHz under load, not used"
+        return replace(peak, clock_source=source)
+    source = f"measured on all cores; {peak.clock_source} says {peak.clock_ghz:.2f} GHz"
+    return replace(peak, clock_ghz=measured, clock_source=source)
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
