@@ -173,6 +173,7 @@ class CameraSection(_Section):
     source: SourceSection
     queue_size: int = Field(default=2, ge=1, le=64)
     reopen: ReopenSection = _section()
+    max_pixels: int = Field(default=7680 * 4320, ge=1)
 
 
 class EventsSection(_Section):

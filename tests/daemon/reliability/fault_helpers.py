@@ -1,0 +1,113 @@
+"""Helpers of the fault-injection tests: health polling, process sampling, a broker we restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.daemon.daemon_helpers import free_port, require_program, wait_until
+
+
+def health(port: int, token: str | None = None) -> dict[str, Any]:
+    """``/healthz`` of a daemon on 127.0.0.1 (``{}`` while it cannot be reached)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/healthz")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:  # 503 "degraded" still carries the body
+        try:
+            return json.loads(exc.read())
+        except ValueError:
+            return {}
+    except (OSError, ValueError):
+        return {}
+
+
+def process_sample(pid: int) -> tuple[int, int]:
+    """``(resident KiB, open file descriptors)`` of a live process (Linux /proc)."""
+    rss = 0
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of ``pid``."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="ascii")
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+@dataclass
+class Broker:
+    """A real mosquitto on a fixed loopback port that a test stops and starts again.
+
+    Sessions and queued QoS 1 messages persist across restarts (``persistence true``), so a
+    subscriber with a persistent session receives what was published while it was away.
+    """
+
+    folder: Path
+    port: int
+    proc: subprocess.Popen | None = None
+
+    @classmethod
+    def create(cls, folder: Path) -> Broker:
+        folder.mkdir(parents=True, exist_ok=True)
+        broker = cls(folder, free_port())
+        (folder / "mosquitto.conf").write_text(
+            f"listener {broker.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {folder}/\nautosave_interval 1\n"
+            "max_queued_messages 100000\nmax_inflight_messages 100\n"
+            f"log_dest file {folder / 'mosquitto.log'}\n", encoding="utf-8")
+        return broker
+
+    def start(self) -> None:
+        binary = require_program("mosquitto")
+        self.proc = subprocess.Popen([binary, "-c", str(self.folder / "mosquitto.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if not wait_until(lambda: self.listening() or self.proc.poll() is not None, 15) \
+                or self.proc.poll() is not None:
+            pytest.fail(f"mosquitto did not start on port {self.port}", pytrace=False)
+
+    def stop(self) -> None:
+        """SIGTERM (mosquitto saves its sessions) and wait until the port is closed."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(15)
+        self.proc = None
+        assert wait_until(lambda: not self.listening(), 10)
+
+    def listening(self) -> bool:
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+
+def wait_for(predicate: Any, timeout: float, what: str, stderr: Any = None) -> Any:
+    """``wait_until`` that fails the test naming what did not happen (and the daemon's log)."""
+    value = wait_until(predicate, timeout, interval=0.2)
+    if not value:
+        log = stderr() if callable(stderr) else ""
+        pytest.fail(f"timed out after {timeout}s waiting for {what}\n{log[-4000:]}")
+    return value
+
+
+def now() -> float:
+    return time.monotonic()
