@@ -245,6 +245,20 @@ class EventLogOutput(_Section):
     backups: int = Field(default=5, ge=0, le=1000)
     fsync: Literal["always", "interval", "never"] = "interval"
     fsync_interval_s: float = Field(default=5.0, gt=0)
+    backlog: int = Field(default=10_000, ge=1)
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: Path, info: ValidationInfo) -> Path:
+        return _resolve(value, info)
+
+
+class OutboxSection(_Section):
+    enabled: bool = True
+    path: Path = Field(default=Path("var/mqtt-outbox.jsonl"), validate_default=True)
+    max_bytes: int = Field(default=20_000_000, ge=4096)
+    fsync: Literal["always", "interval", "never"] = "always"
+    fsync_interval_s: float = Field(default=1.0, gt=0)
 
     @field_validator("path")
     @classmethod
@@ -265,6 +279,8 @@ class MqttOutput(_Section):
     reconnect_min_s: float = Field(default=1.0, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)
     max_queued: int = Field(default=1000, ge=1)
+    inflight: int = Field(default=20, ge=1, le=1000)
+    outbox: OutboxSection = _section()
 
 
 class SnapshotOutput(_Section):

@@ -8,6 +8,7 @@ and the same bytes go to the event log, MQTT and anything else.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +19,11 @@ import numpy as np
 from daemon.config.errors import ConfigError
 from daemon.config.schema import EventsSection
 from daemon.sources.base import Frame
+
+
+def new_run_id() -> str:
+    """A short id of this daemon run: milliseconds since the epoch, in hex (never repeats)."""
+    return format(time.time_ns() // 1_000_000, "x")
 
 
 def iso_time(t_wall: float) -> str:
@@ -59,12 +65,18 @@ class Event:
 class EventEmitter:
     """Turns a frame's predictions into :class:`Event` objects.
 
+    ``run_id`` (when given) goes into every ``event_id`` (``<camera>-<run>-<frame>-<n>``):
+    frame numbers start again at 0 after a restart, run ids do not repeat, so event ids stay
+    unique across restarts (the MQTT outbox deduplicates by them).
+
     Raises:
         ConfigError: when ``events.labels`` names a class the model does not have.
     """
 
-    def __init__(self, config: EventsSection, class_names: Sequence[str], model_name: str) -> None:
+    def __init__(self, config: EventsSection, class_names: Sequence[str], model_name: str,
+                 run_id: str = "") -> None:
         self.config = config
+        self._id_prefix = f"{run_id}-" if run_id else ""
         self.class_names = list(class_names)
         self.model_name = model_name
         unknown = [label for label in config.labels if label not in self.class_names]
@@ -96,7 +108,8 @@ class EventEmitter:
         events = []
         for n, (i, box) in enumerate(zip(keep, boxes, strict=True)):
             cls = int(classes[i])
-            values = {"event_id": f"{frame.camera}-{frame.seq}-{n}", "time": time_text,
+            values = {"event_id": f"{frame.camera}-{self._id_prefix}{frame.seq}-{n}",
+                      "time": time_text,
                       "camera": frame.camera, "frame": frame.seq, "label": self.label(cls),
                       "class_id": cls, "score": round(float(scores[i]), 4),
                       "box": [round(float(v), 1) for v in box], "frame_size": size,

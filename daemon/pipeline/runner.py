@@ -15,7 +15,7 @@ import time
 from daemon.config.errors import ConfigError
 from daemon.config.schema import DaemonConfig
 from daemon.errors import D2StreamError, ModelError
-from daemon.pipeline.events import EventEmitter
+from daemon.pipeline.events import EventEmitter, new_run_id
 from daemon.pipeline.frame_queue import FrameHub
 from daemon.pipeline.metrics import Metrics, peak_rss_kb
 from daemon.pipeline.results import FrameResult, ModelInfo
@@ -85,7 +85,8 @@ class Pipeline:
             raise ConfigError(str(exc), key="model.path") from None
         self.model = ModelInfo.from_metadata(meta)
         self.metrics.model_name = self.model.name
-        self.emitter = EventEmitter(cfg.events, self.model.class_names, self.model.name)
+        self.emitter = EventEmitter(cfg.events, self.model.class_names, self.model.name,
+                                    run_id=new_run_id())
         self._create_producers()
         for producer in self.producers:
             producer.open_initial()

@@ -105,6 +105,17 @@ class Sink(ABC):
         finally:
             self._safely(self.close)
 
+    def report_failure(self, error: str) -> None:
+        """The output cannot work right now (disk full...): ``/healthz`` says so; logged once."""
+        if self.metrics.faults.sink_failed(self.name, error):
+            log.error("%s: %s; detection goes on", self.name, error)
+
+    def report_working(self) -> None:
+        """The output works (again); logs the recovery after a failure."""
+        failed_for = self.metrics.faults.sink_recovered(self.name)
+        if failed_for is not None:
+            log.warning("%s: working again after %.1fs", self.name, failed_for)
+
     def _safely(self, func, *args) -> None:  # noqa: ANN001 - internal helper
         try:
             func(*args)
