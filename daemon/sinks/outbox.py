@@ -241,7 +241,7 @@ class Outbox:
             tmp.unlink(missing_ok=True)
             self._journal_failed(exc)
             return
-        if not self.journal_ok:
+        if self.journal_error is not None:
             log.warning("outbox %s: writable again; journal rewritten with %d pending "
                         "message(s)", self.path, len(self._pending))
         self.journal_ok, self.journal_error = True, None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -72,6 +74,9 @@ class Broker:
         folder.mkdir(parents=True, exist_ok=True)
         broker = cls(folder, free_port())
         (folder / "mosquitto.conf").write_text(
+            # user: when started as root, mosquitto would switch to its own user, which cannot
+            # write the persistence file (nor the log) in the test's private folder
+            f"user {getpass.getuser()}\n"
             f"listener {broker.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             f"persistence_location {folder}/\nautosave_interval 1\n"
             "max_queued_messages 100000\nmax_inflight_messages 100\n"
@@ -111,3 +116,66 @@ def wait_for(predicate: Any, timeout: float, what: str, stderr: Any = None) -> A
 
 def now() -> float:
     return time.monotonic()
+
+
+class PersistentSubscriber:
+    """A paho subscriber with a persistent session (QoS 1): it gets every message published
+    under ``prefix/#`` even while it or the broker was away. Records ``(topic, payload)``."""
+
+    def __init__(self, port: int, prefix: str, client_id: str) -> None:
+        import paho.mqtt.client as mqtt  # noqa: PLC0415
+
+        self.prefix = prefix
+        self.messages: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+        self.subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  protocol=mqtt.MQTTv311, clean_session=False)
+        self.client.reconnect_delay_set(1, 1)
+        self.client.on_connect = lambda c, *a: c.subscribe(f"{prefix}/#", qos=1)
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect_async("127.0.0.1", port, 30)
+        self.client.loop_start()
+        if not self.subscribed.wait(20):
+            pytest.fail("the test subscriber could not subscribe", pytrace=False)
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        with self._lock:
+            self.messages.append((msg.topic, bytes(msg.payload)))
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event message received, in arrival order (duplicates included)."""
+        with self._lock:
+            items = list(self.messages)
+        return [json.loads(payload) for topic, payload in items if topic.endswith("/events")]
+
+    def event_ids(self) -> set[str]:
+        return {e["event_id"] for e in self.events()}
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def outbox_records(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """``(complete records, bytes of a torn last line)`` of an outbox journal."""
+    data = path.read_bytes() if path.exists() else b""
+    complete, _, torn = data.rpartition(b"\n")
+    records = [json.loads(line) for line in complete.split(b"\n") if line] if complete else []
+    return records, len(torn)
+
+
+def pending_ids(records: list[dict[str, Any]]) -> list[str]:
+    """Ids added and not acknowledged, in order."""
+    acked = {r["id"] for r in records if r["op"] == "ack"}
+    return [r["id"] for r in records if r["op"] == "add" and r["id"] not in acked]
+
+
+def report_figure(name: str, value: Any) -> None:
+    """Append a measured figure to ``$D2STREAM_FIGURES`` (JSON lines) when it is set; the
+    README's Reliability section quotes them."""
+    target = os.environ.get("D2STREAM_FIGURES")
+    if target:
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"figure": name, "value": value}) + "\n")
