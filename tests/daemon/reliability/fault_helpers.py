@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,75 @@ def report_figure(name: str, value: Any) -> None:
     if target:
         with open(target, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"figure": name, "value": value}) + "\n")
+
+
+class FlakyCamera:
+    """An MJPEG network camera (``http://127.0.0.1:PORT/cam.mjpg``) that can be unplugged:
+    :meth:`unplug` drops the stream and refuses connections, :meth:`plug` serves again on the
+    same port. Frames are bouncing shapes, numbered across outages."""
+
+    def __init__(self, fps: float = 10.0, seed: int = 3) -> None:
+        from daemon.sources.synthetic import ShapeScene  # noqa: PLC0415
+
+        self.fps = fps
+        self.scene = ShapeScene(320, 240, seed=seed)
+        self.port = free_port()
+        self.plugged = threading.Event()
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._server: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/cam.mjpg"
+
+    def jpeg(self) -> bytes:
+        import cv2  # noqa: PLC0415
+
+        with self._lock:
+            image, _ = self.scene.render()
+            self.scene.step()
+        return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+    def plug(self) -> None:
+        from http.server import ThreadingHTTPServer  # noqa: PLC0415
+
+        handler = type("Handler", (_FlakyHandler,), {"camera": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self._server.daemon_threads = True
+        self.plugged.set()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                         daemon=True).start()
+
+    def unplug(self) -> None:
+        self.plugged.clear()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+class _FlakyHandler(BaseHTTPRequestHandler):
+    camera: FlakyCamera
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        return None
+
+    def do_GET(self) -> None:  # noqa: N802
+        cam = self.camera
+        cam.connections += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        self.end_headers()
+        try:
+            while cam.plugged.is_set():
+                data = cam.jpeg()
+                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
+                                 + f"Content-Length: {len(data)}\r\n\r\n".encode() + data
+                                 + b"\r\n")
+                self.wfile.flush()
+                time.sleep(1.0 / cam.fps)
+        except OSError:
+            pass
+        self.close_connection = True
