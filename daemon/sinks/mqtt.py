@@ -119,7 +119,7 @@ class MqttSink(Sink):
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any,
                        properties: Any = None) -> None:
-        if self.connected:
+        if self.connected and self._client is not None:
             log.warning("MQTT: disconnected (%s); reconnecting", reason)
         self.connected = False
         self._wake()

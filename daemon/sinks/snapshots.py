@@ -1,7 +1,9 @@
 """Snapshot sink: an annotated JPEG of each frame that produced events (rate-limited, pruned).
 
 Files are ``<dir>/<camera>/<UTC time>-<frame seq>.jpg``, so an event (camera, frame) finds its
-picture; at most ``max_files`` are kept per camera, the oldest removed first.
+picture; at most ``max_files`` are kept per camera, the oldest removed first. A snapshot that
+cannot be written (disk full, read-only folder) is skipped and ``/healthz`` reports the failure
+until a write works again; a partial file is never left behind (written to ``.tmp``, renamed).
 """
 
 from __future__ import annotations
@@ -68,11 +70,25 @@ class SnapshotSink(Sink):
     def handle(self, result: FrameResult) -> None:
         image = result.annotated(self.draw, lambda r: annotate(r, self.draw))
         data = encode_jpeg(image, self.config.jpeg_quality)
-        files = self._camera_files(result.camera)
         path = self.config.dir / result.camera / snapshot_name(result)
         tmp = path.with_suffix(".jpg.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        try:
+            files = self._camera_files(result.camera)
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except OSError as exc:  # disk full, read-only, folder removed: skip this snapshot
+            _remove_quietly(tmp)
+            self.metrics.faults.sink_add(self.name, "write_errors")
+            self.report_failure(f"cannot write {path.parent}: {exc.strerror or exc}")
+            return
+        self.report_working()
         files.append(path)
         while len(files) > self.config.max_files:
-            files.popleft().unlink(missing_ok=True)
+            _remove_quietly(files.popleft())
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("snapshots: cannot remove %s: %s", path, exc.strerror or exc)

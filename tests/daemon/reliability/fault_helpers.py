@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -19,7 +20,13 @@ from typing import Any
 
 import pytest
 
-from tests.daemon.daemon_helpers import free_port, require_program, wait_until
+from tests.daemon.daemon_helpers import (
+    DaemonProcess,
+    free_port,
+    require_program,
+    subprocess_env,
+    wait_until,
+)
 
 
 def health(port: int, token: str | None = None) -> dict[str, Any]:
@@ -252,3 +259,32 @@ class _FlakyHandler(BaseHTTPRequestHandler):
         except OSError:
             pass
         self.close_connection = True
+
+
+class PipedDaemon(DaemonProcess):
+    """``d2stream run`` whose stderr goes through a pipe (copied to ``daemon.stderr`` by this
+    process): the daemon's own file-size limit (RLIMIT_FSIZE) then never applies to its log."""
+
+    def __init__(self, config: Path, workdir: Path) -> None:  # noqa: D107 - see class
+        self.workdir = workdir
+        self.stdout_path = workdir / "daemon.stdout"
+        self.stderr_path = workdir / "daemon.stderr"
+        self.stats_path = workdir / "stats.json"
+        args = [sys.executable, "-m", "daemon.cli.main", "run", "--config", str(config),
+                "--stats-json", str(self.stats_path)]
+        self.proc = subprocess.Popen(args, cwd=workdir, env=subprocess_env(),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._copier = threading.Thread(target=self._copy, daemon=True)
+        self._copier.start()
+
+    def _copy(self) -> None:
+        assert self.proc.stderr is not None
+        with open(self.stderr_path, "ab") as out:
+            for line in self.proc.stderr:
+                out.write(line)
+                out.flush()
+
+    def wait(self, timeout: float) -> int:
+        code = super().wait(timeout)
+        self._copier.join(10)
+        return code
