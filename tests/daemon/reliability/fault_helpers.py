@@ -265,14 +265,15 @@ class PipedDaemon(DaemonProcess):
     """``d2stream run`` whose stderr goes through a pipe (copied to ``daemon.stderr`` by this
     process): the daemon's own file-size limit (RLIMIT_FSIZE) then never applies to its log."""
 
-    def __init__(self, config: Path, workdir: Path) -> None:  # noqa: D107 - see class
+    def __init__(self, config: Path, workdir: Path, prefix: list[str] | None = None) -> None:
+        """``prefix``: a command the daemon runs under (e.g. a sandbox)."""
         self.workdir = workdir
         self.stdout_path = workdir / "daemon.stdout"
         self.stderr_path = workdir / "daemon.stderr"
         self.stats_path = workdir / "stats.json"
         args = [sys.executable, "-m", "daemon.cli.main", "run", "--config", str(config),
                 "--stats-json", str(self.stats_path)]
-        self.proc = subprocess.Popen(args, cwd=workdir, env=subprocess_env(),
+        self.proc = subprocess.Popen([*(prefix or []), *args], cwd=workdir, env=subprocess_env(),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._copier = threading.Thread(target=self._copy, daemon=True)
         self._copier.start()
