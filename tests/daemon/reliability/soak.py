@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.daemon.daemon_helpers import DaemonProcess, daemon_config, free_port, write_yaml
+from tests.daemon.daemon_helpers import (
+    DaemonProcess,
+    daemon_config,
+    free_port,
+    subprocess_env,
+    write_yaml,
+)
 from tests.daemon.reliability.fault_helpers import (
     Broker,
     FlakyCamera,
@@ -131,7 +137,9 @@ def run_soak(workdir: Path, model: Path, video: Path, duration_s: float, warmup_
                                "min_interval_s": 0.5},
                  "mqtt": {"enabled": True, "port": broker.port, "topic_prefix": "soak",
                           "outbox": {"path": "outbox.jsonl", "max_bytes": 1_000_000}}})
-    daemon = DaemonProcess(write_yaml(workdir / "soak.yaml", config), workdir)
+    # The environment of systemd/d2stream.service (MALLOC_ARENA_MAX=2: bounded malloc arenas).
+    env = subprocess_env({"MALLOC_ARENA_MAX": "2"})
+    daemon = DaemonProcess(write_yaml(workdir / "soak.yaml", config), workdir, env=env)
     stop = threading.Event()
     result = SoakResult(warmup_s=warmup_s)
     try:
