@@ -59,7 +59,8 @@ def one_run(work: Path, model: Path, video: Path, crowd_size: tuple[int, int] | 
         outputs={"http": {"enabled": True, "port": port, "max_clients": readers + stalled + 1,
                           "max_connections": readers + stalled + 32, "max_fps": 30},
                  "event_log": {"fsync": "interval"}},
-        worker={"start_timeout_s": 300})
+        worker={"start_timeout_s": 300},
+        detect={"fps": 0}, motion={"enabled": False})  # every frame goes to the model
     daemon = DaemonProcess(write_yaml(work / "bench.yaml", config), work)
     wait_for(lambda: health(port), 300, "the live view", daemon.stderr)
     crowd = Crowd(port, readers, stalled, pollers=4 if crowd_size else 0)

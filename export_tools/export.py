@@ -134,7 +134,19 @@ def build_onnx(cfg, state: Mapping[str, np.ndarray], *, class_names: Sequence[st
                stuff_classes: Sequence[str] | None = None,
                keypoint_connections: Sequence[Sequence[str]] | None = None) -> onnx.ModelProto:
     """Build and check the ONNX model for a loaded config and state dict."""
-    weights = WeightStore(state, source=source)
+    return build_onnx_from_weights(cfg, WeightStore(state, source=source), class_names=class_names,
+                                   model_name=model_name, keypoint_names=keypoint_names,
+                                   stuff_classes=stuff_classes,
+                                   keypoint_connections=keypoint_connections)
+
+
+def build_onnx_from_weights(cfg, weights: WeightStore, *,
+                            class_names: Sequence[str] | None = None, model_name: str = "model",
+                            keypoint_names: Sequence[str] | None = None,
+                            stuff_classes: Sequence[str] | None = None,
+                            keypoint_connections: Sequence[Sequence[str]] | None = None,
+                            ) -> onnx.ModelProto:
+    """:func:`build_onnx` with any :class:`WeightStore` (e.g. synthetic weights for benchmarks)."""
     graph, _ = build_model_graph(cfg, weights, model_name)
     weights.finish()
     names = resolve_class_names(cfg, class_names)

@@ -12,6 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from daemon.errors import D2StreamError
+from daemon.inference.backends import BACKENDS, DEFAULT_BACKEND
 from daemon.inference.predictor import Predictor, postprocess
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=10, help="timed runs (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
     parser.add_argument("--image", help="an image to use instead of synthetic shapes")
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=list(BACKENDS),
+                        help=f"inference engine (default {DEFAULT_BACKEND})")
+    parser.add_argument("--no-peak", action="store_true",
+                        help="skip the CPU peak / matmul / FLOP-floor lines")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -62,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         h, w = parse_size(args.size)
         predictor = Predictor(args.model, num_threads=args.threads, min_size=min(h, w),
-                              max_size=max(h, w))
+                              max_size=max(h, w), backend=args.backend)
     except D2StreamError as exc:
         log.error("%s", exc)
         return 2
@@ -94,9 +99,10 @@ def run(args: argparse.Namespace) -> int:
             counts.append(len(inst))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     out = sys.stdout
-    out.write(f"model       {args.model} ({meta.meta_architecture})\n")
+    out.write(f"model       {args.model} ({meta.meta_architecture}"
+              f"{', int8' if meta.quantization else ''})\n")
     out.write(f"input       {net_input.shape[2]}x{net_input.shape[3]}  threads "
-              f"{args.threads or 'default'}  runs {args.runs}\n")
+              f"{args.threads or 'default'}  runs {args.runs}  backend {args.backend}\n")
     shown = {"graph": True, "postprocess": True, "mask paste": meta.has_masks,
              "panoptic": meta.has_panoptic}
     for key, values in times.items():
@@ -105,4 +111,22 @@ def run(args: argparse.Namespace) -> int:
     out.write(f"total       {percentiles([sum(v) for v in zip(*times.values())])}\n")
     out.write(f"detections  {np.mean(counts):.1f} per image\n")
     out.write(f"peak RSS    {peak_mb:.0f} MB\n")
+    if not args.no_peak:
+        write_efficiency(out, args.model, net_input, float(np.median(times["graph"])))
     return 0
+
+
+def write_efficiency(out, model: str, net_input: np.ndarray, graph_s: float) -> None:
+    """CPU peak, a matmul measured now, the model's FLOPs and the floor they set."""
+    from daemon.perf.cpu import matmul_gflops, read_cpu_peak
+    from daemon.perf.flops import count_flops
+
+    peak = read_cpu_peak()
+    out.write(f"cpu peak    {peak.describe()}\n")
+    out.write(f"matmul      {matmul_gflops():.1f} GFLOP/s (numpy 2048x2048, measured now)\n")
+    report = count_flops(model, {"image": net_input})
+    gflop = report.total / 1e9
+    floor = gflop / peak.peak_gflops
+    out.write(f"flops       {gflop:.1f} GFLOP -> floor {floor * 1e3:.0f} ms at peak; "
+              f"efficiency (floor / graph p50) {floor / graph_s:.2f}; "
+              f"{gflop / graph_s:.1f} GFLOP/s achieved\n")

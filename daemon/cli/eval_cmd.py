@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--coco-results", type=Path, metavar="OUT.json",
                         help="write the detections as a standard COCO results file")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    parser.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "openvino"],
+                        help="inference engine (default onnxruntime)")
     parser.add_argument("--max-images", type=int, default=None, metavar="N",
                         help="evaluate only the first N images (by image id)")
     parser.add_argument("--kpt-oks-sigmas", type=float, nargs="+", metavar="S",
@@ -42,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
     from daemon.evaluation.runner import evaluate_predictions  # noqa: PLC0415
     from daemon.inference.predictor import Predictor  # noqa: PLC0415
 
-    predictor = Predictor(args.model, num_threads=args.threads)
+    predictor = Predictor(args.model, num_threads=args.threads, backend=args.backend)
     report = evaluate_predictions(
         lambda bgr: predictor.predict_compact(bgr).to_instances(),
         args.coco_json, args.images, model_name=str(args.model),

@@ -32,6 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stuff-classes", metavar="NAMES",
                         help="panoptic stuff class names: a text file or a comma-separated list")
     parser.add_argument("--name", help="model name stored in the metadata")
+    parser.add_argument("--int8", action="store_true",
+                        help="write an int8 model (static post-training quantisation; needs "
+                             "--calibration)")
+    parser.add_argument("--calibration", metavar="DIR",
+                        help="folder of representative images for --int8 calibration")
+    parser.add_argument("--calibration-images", type=int, default=32, metavar="N",
+                        help="use at most N calibration images (default 32)")
+    parser.add_argument("--calibration-method", default="minmax",
+                        choices=["minmax", "percentile", "entropy"],
+                        help="how activation ranges are chosen (default minmax)")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
                         help="config overrides KEY VALUE ... (as Detectron2's tools)")
 
@@ -54,17 +64,26 @@ def read_pairs(spec: str | None) -> list[list[str]] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.int8 and not args.calibration:
+        log.error("--int8 needs --calibration DIR (a folder of representative images)")
+        return 2
+    if not args.model_zoo and not (args.config_file and args.weights):
+        log.error("give --config-file and --weights, or --model-zoo NAME")
+        return 2
+    if not args.int8:
+        return _export_fp32(args, Path(args.output))
+    return _export_int8(args)
+
+
+def _export_fp32(args: argparse.Namespace, target: Path) -> int:
     if args.model_zoo:
         from daemon.cli.zoo_cmd import export_from_zoo  # lazy: desktop-only dependency
 
-        return export_from_zoo(args.model_zoo, Path(args.output))
-    if not (args.config_file and args.weights):
-        log.error("give --config-file and --weights, or --model-zoo NAME")
-        return 2
+        return export_from_zoo(args.model_zoo, target)
     from export_tools.export import export_model  # lazy: desktop-only dependency
 
     try:
-        out = export_model(args.config_file, args.weights, args.output, opts=args.opts,
+        out = export_model(args.config_file, args.weights, target, opts=args.opts,
                            class_names=read_names(args.classes), model_name=args.name,
                            keypoint_names=read_names(args.keypoints),
                            stuff_classes=read_names(args.stuff_classes),
@@ -73,4 +92,26 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return exc.exit_code
     log.info("exported %s", out)
+    return 0
+
+
+def _export_int8(args: argparse.Namespace) -> int:
+    """Export the float model to a temporary file, then quantise it into ``--output``."""
+    import tempfile
+
+    from export_tools.quantize import QuantizeOptions, quantize_model
+
+    with tempfile.TemporaryDirectory(prefix="d2stream-export-") as tmp:
+        float_model = Path(tmp) / "fp32.onnx"
+        code = _export_fp32(args, float_model)
+        if code != 0:
+            return code
+        options = QuantizeOptions(max_images=args.calibration_images,
+                                  method=args.calibration_method)
+        try:
+            out = quantize_model(float_model, args.output, args.calibration, options)
+        except D2StreamError as exc:
+            log.error("%s", exc)
+            return exc.exit_code
+    log.info("exported %s (int8)", out)
     return 0

@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="annotated images show instances scoring at least S (default 0.5; "
                              "--json always lists all)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    parser.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "openvino"],
+                        help="inference engine (default onnxruntime)")
     parser.add_argument("--min-size", type=int, default=None,
                         help="override INPUT.MIN_SIZE_TEST (short edge of the network input)")
     parser.add_argument("--max-size", type=int, default=None, help="override INPUT.MAX_SIZE_TEST")
@@ -59,8 +61,8 @@ def _annotate(out_dir: Path, path: Path, image, inst: Instances, meta: ModelMeta
 
 def run(args: argparse.Namespace) -> int:
     try:
-        predictor = Predictor(args.model, num_threads=args.threads, min_size=args.min_size,
-                              max_size=args.max_size)
+        predictor = Predictor(args.model, num_threads=args.threads, backend=args.backend,
+                              min_size=args.min_size, max_size=args.max_size)
         coco = _coco_collector(args)
     except D2StreamError as exc:
         log.error("%s", exc)

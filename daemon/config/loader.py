@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from daemon.config.errors import ConfigError
+from daemon.config.events_checks import check_event_settings
 from daemon.config.schema import DaemonConfig
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -212,8 +213,4 @@ def _check_semantics(config: DaemonConfig, name: str) -> None:
         seen[camera.name] = i
     if not config.enabled_cameras():
         raise ConfigError("no camera is enabled", key="cameras", file=name)
-    if config.events.min_score < config.model.min_score:
-        raise ConfigError(
-            f"{config.events.min_score} is below model.min_score ({config.model.min_score}); "
-            "detections under model.min_score never leave the worker",
-            key="events.min_score", file=name)
+    check_event_settings(config, name)

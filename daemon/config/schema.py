@@ -22,6 +22,16 @@ from pydantic import (
     model_validator,
 )
 
+from daemon.config.events_schema import (
+    CameraEventSettings,
+    DetectSection,
+    EventsSection,
+    MotionSection,
+    TrackingSection,
+    ZoneName,
+    ZoneSection,
+    overlay,
+)
 from daemon.zoo_cache import is_zoo_reference
 
 #: URL schemes handed to OpenCV/FFmpeg as network streams.
@@ -52,6 +62,15 @@ class ModelSection(_Section):
     path: Path
     num_threads: int | None = Field(default=None, ge=1, le=256)
     min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    # inference engine: onnxruntime (default) or openvino (pip install 'd2stream[openvino]')
+    backend: Literal["onnxruntime", "openvino"] = "onnxruntime"
+    # onnxruntime: folder caching the optimised graph for a faster start (None: no cache)
+    optimized_cache: Path | None = None
+
+    @field_validator("optimized_cache")
+    @classmethod
+    def _cache_absolute(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
 
     @field_validator("path")
     @classmethod
@@ -174,17 +193,15 @@ class CameraSection(_Section):
     queue_size: int = Field(default=2, ge=1, le=64)
     reopen: ReopenSection = _section()
     max_pixels: int = Field(default=7680 * 4320, ge=1)
-
-
-class EventsSection(_Section):
-    min_score: float = Field(default=0.5, ge=0.0, le=1.0)
-    labels: list[str] = Field(default_factory=list)
+    # Per-camera overrides of the top-level sections (key by key), and the camera's zones.
+    detect: DetectSection = _section()
+    motion: MotionSection = _section()
+    events: EventsSection = _section()
+    zones: dict[ZoneName, ZoneSection] = Field(default_factory=dict)
 
 
 class DrawSection(_Section):
     min_score: float = Field(default=0.5, ge=0.0, le=1.0)
-    boxes: bool = True
-    labels: bool = True
     masks: bool = True
     keypoints: bool = True
     fps: bool = True
@@ -287,8 +304,10 @@ class SnapshotOutput(_Section):
     enabled: bool = False
     dir: Path = Field(default=Path("var/snapshots"), validate_default=True)
     jpeg_quality: int = Field(default=85, ge=1, le=100)
-    min_interval_s: float = Field(default=1.0, ge=0)
+    annotate: bool = True
     max_files: int = Field(default=1000, ge=1)
+    max_age_days: float = Field(default=0.0, ge=0)
+    max_bytes: int = Field(default=0, ge=0)
 
     @field_validator("dir")
     @classmethod
@@ -316,7 +335,10 @@ class DaemonConfig(_Section):
     model: ModelSection
     worker: WorkerSection = _section()
     cameras: list[CameraSection] = Field(min_length=1)
+    detect: DetectSection = _section()
+    motion: MotionSection = _section()
     events: EventsSection = _section()
+    tracking: TrackingSection = _section()
     draw: DrawSection = _section()
     outputs: OutputsSection = _section()
     service: ServiceSection = _section()
@@ -324,3 +346,11 @@ class DaemonConfig(_Section):
 
     def enabled_cameras(self) -> list[CameraSection]:
         return [c for c in self.cameras if c.enabled]
+
+    def camera_settings(self, camera: CameraSection) -> CameraEventSettings:
+        """``detect``, ``motion`` and ``events`` of ``camera``: the top-level sections with the
+        keys the camera sets itself replaced (``events.filters`` merged label by label)."""
+        return CameraEventSettings(detect=overlay(self.detect, camera.detect),
+                                   motion=overlay(self.motion, camera.motion),
+                                   events=overlay(self.events, camera.events),
+                                   zones=dict(camera.zones))

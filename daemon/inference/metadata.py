@@ -48,6 +48,8 @@ class ModelMetadata:
     keypoint_connections: list[list[str]] = field(default_factory=list)
     stuff_classes: list[str] = field(default_factory=list)
     panoptic: dict[str, Any] = field(default_factory=dict)
+    # how the model was quantised (``{"precision": "int8", ...}``); empty for float models
+    quantization: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     @property

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-import onnxruntime as ort
 
 from daemon.errors import InputImageError, ModelError
+from daemon.inference.backends import DEFAULT_BACKEND, BackendOptions, create_backend
+from daemon.inference.backends.ort_backend import session_options
 from daemon.inference.instances import Instances
 from daemon.inference.keypoints import heatmaps_to_keypoints, rescale_keypoints
 from daemon.inference.masks import paste_mask, paste_masks
@@ -101,14 +102,7 @@ class CompactPrediction:
                                 self.panoptic or PanopticSettings())
 
 
-def session_options(num_threads: int | None) -> ort.SessionOptions:
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if num_threads:
-        opts.intra_op_num_threads = int(num_threads)
-        opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    return opts
+__all__ = ["CompactPrediction", "Predictor", "postprocess", "session_options"]
 
 
 class Predictor:
@@ -116,29 +110,33 @@ class Predictor:
 
     Args:
         model_path: an ``.onnx`` file written by ``d2stream export``.
-        num_threads: ONNX Runtime intra-op threads (None: ORT's default, one per core).
+        num_threads: inference threads (None: the backend's default, one per core).
         min_size / max_size: override the export's INPUT.MIN_SIZE_TEST / MAX_SIZE_TEST.
+        backend: ``onnxruntime`` (default) or ``openvino`` (see :mod:`daemon.inference.backends`).
+        optimized_cache: ONNX Runtime: folder caching the optimised graph (faster cold start).
     """
 
     def __init__(self, model_path: str | os.PathLike, num_threads: int | None = None,
-                 min_size: int | None = None, max_size: int | None = None) -> None:
+                 min_size: int | None = None, max_size: int | None = None,
+                 backend: str = DEFAULT_BACKEND, optimized_cache: str | None = None) -> None:
         path = Path(model_path)
         if not path.is_file():
             raise ModelError(f"model file not found: {path}")
-        try:
-            self.session = ort.InferenceSession(
-                str(path), sess_options=session_options(num_threads),
-                providers=["CPUExecutionProvider"])
-        except Exception as exc:  # ORT raises its own exception types
-            raise ModelError(f"{path}: cannot be loaded by ONNX Runtime ({exc})") from exc
-        props = self.session.get_modelmeta().custom_metadata_map
-        self.metadata = ModelMetadata.from_props(props, str(path))
+        self.backend = create_backend(backend, path, BackendOptions(num_threads, optimized_cache))
+        self.metadata = ModelMetadata.from_props(self.backend.metadata_props, str(path))
         self.path = path
         self.min_size = int(min_size or self.metadata.min_size_test)
         self.max_size = int(max_size or self.metadata.max_size_test)
-        self._outputs = [o.name for o in self.session.get_outputs()]
-        log.info("loaded %s (%s, %d classes)", path, self.metadata.meta_architecture,
-                 len(self.metadata.class_names))
+        log.info("loaded %s (%s, %d classes) with %s", path, self.metadata.meta_architecture,
+                 len(self.metadata.class_names), self.backend.name)
+
+    @property
+    def session(self):
+        """The ONNX Runtime session (onnxruntime backend only)."""
+        session = getattr(self.backend, "session", None)
+        if session is None:
+            raise AttributeError(f"the {self.backend.name} backend has no ONNX Runtime session")
+        return session
 
     def preprocess(self, image_bgr: np.ndarray) -> np.ndarray:
         """The network input ``(1, 3, h, w)`` float32 for one image."""
@@ -147,8 +145,7 @@ class Predictor:
 
     def run_network(self, net_input: np.ndarray) -> dict[str, np.ndarray]:
         """Detections at network resolution (Detectron2's ``do_postprocess=False`` outputs)."""
-        values = self.session.run(self._outputs, {"image": net_input})
-        return resolve_ties(dict(zip(self._outputs, values)), self.metadata)
+        return resolve_ties(self.backend.run({"image": net_input}), self.metadata)
 
     def predict_compact(self, image_bgr: np.ndarray) -> CompactPrediction:
         net_input = self.preprocess(image_bgr)

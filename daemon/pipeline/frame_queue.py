@@ -4,6 +4,10 @@ A live camera's queue never blocks its producer: when it is full the OLDEST fram
 and the consumer always takes the NEWEST frame (older ones still queued are dropped then), so
 no frame waits for more than the inference in progress. A lossless source (a file read as fast
 as the model goes) blocks its producer instead, and the consumer takes frames in order.
+
+A camera can be *held* (:meth:`FrameHub.hold`) while one of its frames is being inferred: its
+next frame is handed out only after :meth:`FrameHub.release`, so that the event stage sees each
+camera's frames one at a time, in order.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class FrameHub:
         self._queues: dict[str, FrameQueue] = {}
         self._order: list[str] = []
         self._next = 0
+        self._held: set[str] = set()
 
     def add(self, camera: str, maxsize: int, lossless: bool) -> None:
         """Register a camera's queue of at most ``maxsize`` frames."""
@@ -71,11 +76,25 @@ class FrameHub:
             return True
 
     def wait_frame(self, timeout: float) -> bool:
-        """Wait until some camera has a frame queued (without taking it)."""
+        """Wait until some camera that is not held has a frame queued (without taking it)."""
         with self._cond:
-            if not any(q.items for q in self._queues.values()):
+            if not self._available_locked():
                 self._cond.wait(timeout)
-            return any(q.items for q in self._queues.values())
+            return self._available_locked()
+
+    def _available_locked(self) -> bool:
+        return any(q.items for name, q in self._queues.items() if name not in self._held)
+
+    def hold(self, camera: str) -> None:
+        """Hand out no frame of ``camera`` until :meth:`release`."""
+        with self._cond:
+            self._held.add(camera)
+
+    def release(self, camera: str) -> None:
+        """Undo :meth:`hold` (and wake the consumer)."""
+        with self._cond:
+            self._held.discard(camera)
+            self._cond.notify_all()
 
     def take_nowait(self) -> Frame | None:
         """The next frame to infer, or ``None`` when no camera has one."""
@@ -102,7 +121,7 @@ class FrameHub:
         n = len(self._order)
         for i in range(n):
             queue = self._queues[self._order[(self._next + i) % n]]
-            if not queue.items:
+            if not queue.items or queue.camera in self._held:
                 continue
             self._next = (self._next + i + 1) % n
             if queue.lossless:

@@ -58,10 +58,10 @@ def peak_rss_kb(pid: int | str = "self") -> int | None:
     return None
 
 
-def quantiles(values: deque[float] | list[float], qs: tuple[float, ...]) -> list[float]:
-    """Quantiles of ``values`` (NaN when empty)."""
+def quantiles(values: deque[float] | list[float], qs: tuple[float, ...]) -> list[float | None]:
+    """Quantiles of ``values`` (``None`` when empty: JSON has no NaN)."""
     if not values:
-        return [float("nan")] * len(qs)
+        return [None] * len(qs)
     return [float(v) for v in np.quantile(np.asarray(values, dtype=np.float64), qs)]
 
 
@@ -79,6 +79,10 @@ class CameraStats:
     capture_rate: RateMeter = field(default_factory=RateMeter)
     process_rate: RateMeter = field(default_factory=RateMeter)
     latency: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
+    skipped: int = 0
+    motion_frames: int = 0
+    motion_score: float = 0.0
+    objects: dict[str, int] = field(default_factory=dict)
 
 
 class Metrics:
@@ -135,6 +139,22 @@ class Metrics:
         with self._lock:
             self.cameras[camera].events += count
 
+    def frame_skipped(self, camera: str) -> None:
+        """A frame the event stage kept from the model (no motion, or the fps cap)."""
+        with self._lock:
+            self.cameras[camera].skipped += 1
+
+    def motion_observed(self, camera: str, score: float, moved: bool) -> None:
+        with self._lock:
+            stats = self.cameras[camera]
+            stats.motion_score = score
+            stats.motion_frames += int(moved)
+
+    def object_counts(self, camera: str, counts: dict[str, int]) -> None:
+        """Objects with an open event, per label."""
+        with self._lock:
+            self.cameras[camera].objects = dict(counts)
+
     def set_connected(self, camera: str, connected: bool) -> None:
         with self._lock:
             self.cameras[camera].connected = connected
@@ -182,9 +202,13 @@ class Metrics:
             return self.cameras[camera].process_rate.rate(now)
 
     def progress(self) -> tuple[int, int]:
-        """``(frames captured, inferences completed)`` over all cameras."""
+        """``(frames captured, frames handled)`` over all cameras: handled frames are the
+        inferences completed plus the frames motion gating kept from the model (a frame is
+        skipped only when the worker could have taken it)."""
         with self._lock:
-            return (sum(c.captured for c in self.cameras.values()), self.inference_count)
+            skipped = sum(c.skipped for c in self.cameras.values())
+            return (sum(c.captured for c in self.cameras.values()),
+                    self.inference_count + skipped)
 
     def snapshot(self) -> dict[str, object]:
         """A JSON-serialisable view of every statistic."""
@@ -224,6 +248,8 @@ class Metrics:
             "fps": round(c.process_rate.rate(now), 3),
             "mean_fps": c.processed / span if span else 0.0,
             "latency_p50_s": p50, "latency_p95_s": p95,
+            "skipped": c.skipped, "motion_frames": c.motion_frames,
+            "motion_score": round(c.motion_score, 6), "objects": dict(c.objects),
             "last_frame_age_s": None if c.last_frame_mono is None
             else round(now - c.last_frame_mono, 3),
         }

@@ -15,7 +15,14 @@ _CAMERA_SERIES = (
     ("d2stream_frames_processed_total", "counter", "Frames inferred by the model.", "processed"),
     ("d2stream_frames_dropped_total", "counter",
      "Frames dropped because the model was busy (oldest first).", "dropped"),
-    ("d2stream_events_total", "counter", "Detection events emitted.", "events"),
+    ("d2stream_events_total", "counter", "Event messages emitted (start, update, end).",
+     "events"),
+    ("d2stream_inferences_skipped_total", "counter",
+     "Frames kept from the model by motion gating or the detect.fps cap.", "skipped"),
+    ("d2stream_motion_frames_total", "counter", "Frames in which motion was detected.",
+     "motion_frames"),
+    ("d2stream_motion_score", "gauge", "Moving fraction of the last frame checked (0..1).",
+     "motion_score"),
     ("d2stream_source_reopens_total", "counter", "Times the camera was reopened.", "reopens"),
     ("d2stream_queue_depth", "gauge", "Frames waiting in the camera's queue.", "queue_depth"),
     ("d2stream_capture_fps", "gauge", "Frames read per second (5 s window).", "capture_fps"),
@@ -55,6 +62,9 @@ def render(snapshot: Mapping[str, Any]) -> str:
     for name, kind, text, key in _CAMERA_SERIES:
         lines += _series(name, kind, text,
                          (({"camera": cam}, values[key]) for cam, values in cameras.items()))
+    lines += _series("d2stream_objects", "gauge", "Objects with an open event, per label.",
+                     [({"camera": cam, "label": label}, n) for cam, values in cameras.items()
+                      for label, n in values.get("objects", {}).items()])
     lines += _series("d2stream_latency_seconds", "summary",
                      "Capture-to-result latency (recent frames).",
                      [({"camera": cam, "quantile": q}, values[f"latency_{k}_s"])

@@ -5,13 +5,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from daemon.inference.instances import Instances, to_detectron2
-from daemon.pipeline.events import Event
 from daemon.sources.base import Frame
+
+if TYPE_CHECKING:
+    from daemon.events.lifecycle import SnapshotJob
+    from daemon.events.messages import EventMessage
 
 
 @dataclass
@@ -47,7 +50,13 @@ class FrameResult:
         inference_s: time the worker spent on the frame.
         done_mono: ``time.monotonic()`` when the result reached the parent.
         fps: the camera's processed frames per second at that moment.
-        events: the events this frame produced.
+        events: the event messages (start/update/end) this frame produced.
+        inferred: ``False`` for a frame the model did not see (motion gating, ``detect.fps``):
+            ``prediction`` is then the camera's last one while objects are tracked, else empty.
+        counts: objects with an open event per label, when they changed on this frame.
+        snapshots: best frames of ended events to write.
+        closing: the result made at shutdown to end every open event (``frame`` is the
+            camera's last frame, already delivered once).
     """
 
     frame: Frame
@@ -56,7 +65,11 @@ class FrameResult:
     inference_s: float
     done_mono: float
     fps: float = 0.0
-    events: list[Event] = field(default_factory=list)
+    events: list[EventMessage] = field(default_factory=list)
+    inferred: bool = True
+    counts: dict[str, int] | None = None
+    snapshots: list[SnapshotJob] = field(default_factory=list)
+    closing: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _annotated: dict[Any, np.ndarray] = field(default_factory=dict, repr=False)
 

@@ -1,4 +1,10 @@
-"""The daemon: capture -> bounded queues -> model worker process -> sinks.
+"""The daemon: capture -> bounded queues -> event stage -> model worker process -> sinks.
+
+Each frame taken from a camera's queue first meets the event stage (:mod:`daemon.events`):
+motion gating and ``detect.fps`` decide whether the model sees it. Skipped frames go straight
+to the sinks (they may still end events); inferred ones come back with their prediction, which
+the tracker turns into event messages. While a camera's frame is being inferred the camera is
+held, so its frames reach the event stage one at a time, in order.
 
 :class:`Pipeline` wires the stages together, runs until stopped (SIGTERM, ``q`` in the preview)
 or until every finite source has ended, and shuts down in order: sources closed, queued frames
@@ -15,7 +21,8 @@ import time
 from daemon.config.errors import ConfigError
 from daemon.config.schema import DaemonConfig
 from daemon.errors import D2StreamError, ModelError
-from daemon.pipeline.events import EventEmitter, new_run_id
+from daemon.events.lifecycle import EventBatch
+from daemon.events.stage import CameraEvents, EventStage
 from daemon.pipeline.frame_queue import FrameHub
 from daemon.pipeline.metrics import Metrics, peak_rss_kb
 from daemon.pipeline.results import FrameResult, ModelInfo
@@ -25,6 +32,7 @@ from daemon.service.monitor import ServiceMonitor
 from daemon.service.notify import Notifier
 from daemon.sinks import Sink, build_sinks
 from daemon.sources import create_source
+from daemon.sources.base import Frame
 from daemon.sources.producer import Producer
 from daemon.zoo_cache import resolve_model
 
@@ -34,18 +42,24 @@ TICK_S = 0.1
 
 
 class Pipeline:
-    """One daemon run. ``run()`` blocks; ``stop`` (an Event) ends it from any thread."""
+    """One daemon run. ``run()`` blocks; ``stop`` (an Event) ends it from any thread.
+
+    ``extra_sinks`` are :class:`Sink` objects of your own (Python API): each gets every
+    :class:`FrameResult` in its own thread, like the built-in outputs.
+    """
 
     def __init__(self, config: DaemonConfig, notifier: Notifier | None = None,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None,
+                 extra_sinks: list[Sink] | None = None) -> None:
         self.config = config
+        self.extra_sinks = list(extra_sinks or [])
         self.stop = stop or threading.Event()
         self.notifier = notifier or Notifier()
         self.hub = FrameHub()
         self.metrics = Metrics(self.hub.stats)
         self.finished = threading.Event()
         self.model: ModelInfo | None = None
-        self.emitter: EventEmitter | None = None
+        self.stage: EventStage | None = None
         self.supervisor: WorkerSupervisor | None = None
         self.producers: list[Producer] = []
         self.sinks: list[Sink] = []
@@ -70,32 +84,39 @@ class Pipeline:
 
     # -- start ---------------------------------------------------------------------------------
     def _start(self) -> None:
+        self._start_sinks()  # first: a missing GUI or a taken port fails before the model loads
         cfg = self.config
         try:  # a zoo:NAME model is exported once, on first start, and cached
             model_path = resolve_model(cfg.model.path)
         except D2StreamError as exc:
             raise ConfigError(str(exc), key="model.path") from None
         spec = WorkerSpec(str(model_path), cfg.model.num_threads, cfg.model.min_score,
-                          logging.getLogger().getEffectiveLevel())
+                          logging.getLogger().getEffectiveLevel(), backend=cfg.model.backend,
+                          optimized_cache=_optional_str(cfg.model.optimized_cache))
         self.supervisor = WorkerSupervisor(spec, cfg.worker, self.metrics, self._on_result,
-                                           next_frame=self.hub.take_nowait)
+                                           next_frame=self._take, on_lost=self._on_lost)
         try:
             meta = self.supervisor.start()
         except ModelError as exc:
             raise ConfigError(str(exc), key="model.path") from None
         self.model = ModelInfo.from_metadata(meta)
         self.metrics.model_name = self.model.name
-        self.emitter = EventEmitter(cfg.events, self.model.class_names, self.model.name,
-                                    run_id=new_run_id())
+        self.stage = EventStage(cfg, self.model.class_names, self.model.name, self.metrics)
         self._create_producers()
         for producer in self.producers:
             producer.open_initial()
-        self.sinks = build_sinks(cfg, self.metrics, self.stop.set)
-        for sink in self.sinks:
-            sink.start()
         for producer in self.producers:
             producer.start()
         self._dispatcher.start()
+
+    def _start_sinks(self) -> None:
+        for camera in self.config.enabled_cameras():
+            self.metrics.add_camera(camera.name)
+        for sink in self.extra_sinks:
+            sink.metrics = sink.metrics or self.metrics
+        for sink in build_sinks(self.config, self.metrics, self.stop.set) + self.extra_sinks:
+            sink.start()
+            self.sinks.append(sink)  # only started sinks are stopped
 
     def _create_producers(self) -> None:
         assert self.model is not None
@@ -118,30 +139,75 @@ class Pipeline:
                     self.finished.set()
                     return
                 continue
-            self.supervisor.submit_next(self.hub.take_nowait)
+            self.supervisor.submit_next(self._take)
 
-    def _on_result(self, worker_result: WorkerResult) -> None:
-        assert self.emitter is not None and self.model is not None
-        frame, done = worker_result.frame, worker_result.done_mono
-        self.metrics.frame_processed(frame.camera, done - frame.t_mono,
-                                     worker_result.inference_s, done)
-        result = FrameResult(frame, worker_result.prediction, self.model,
-                             worker_result.inference_s, done,
-                             fps=self.metrics.camera_fps(frame.camera, done))
-        result.events = self.emitter.events_for(frame, worker_result.prediction, done)
-        if result.events:
-            self.metrics.events_emitted(frame.camera, len(result.events))
+    def _take(self) -> Frame | None:
+        """The next frame for the model; frames the event stage keeps from it are delivered
+        on the spot. Called with the supervisor's lock held (one caller at a time)."""
+        assert self.stage is not None
+        while True:
+            frame = self.hub.take_nowait()
+            if frame is None:
+                return None
+            camera = self.stage[frame.camera]
+            try:
+                infer = camera.should_infer(frame)
+                if not infer:
+                    self._deliver_skipped(camera, frame)
+            except Exception:  # a bug in the event stage must not stop the pipeline
+                log.exception("camera %r frame %d: event stage failed", frame.camera, frame.seq)
+                infer = True
+            if infer:
+                self.hub.hold(frame.camera)
+                return frame
+
+    def _deliver_skipped(self, camera: CameraEvents, frame: Frame) -> None:
+        assert self.model is not None
+        now = time.monotonic()
+        self.metrics.frame_skipped(frame.camera)
+        batch = camera.skipped(frame)
+        result = FrameResult(frame, camera.display_prediction(frame), self.model, 0.0, now,
+                             fps=self.metrics.camera_fps(frame.camera, now), inferred=False)
+        self._deliver(result, batch)
+
+    def _deliver(self, result: FrameResult, batch: EventBatch) -> None:
+        result.events, result.counts = batch.events, batch.counts
+        result.snapshots = batch.snapshots
         for sink in self.sinks:
             sink.offer(result)
+
+    def _on_result(self, worker_result: WorkerResult) -> None:
+        assert self.stage is not None and self.model is not None
+        frame, done = worker_result.frame, worker_result.done_mono
+        try:
+            self.metrics.frame_processed(frame.camera, done - frame.t_mono,
+                                         worker_result.inference_s, done)
+            result = FrameResult(frame, worker_result.prediction, self.model,
+                                 worker_result.inference_s, done,
+                                 fps=self.metrics.camera_fps(frame.camera, done))
+            self._deliver(result, self.stage[frame.camera].inferred(frame,
+                                                                    worker_result.prediction))
+        finally:
+            self.hub.release(frame.camera)
+        if self.supervisor is not None and not self.stop.is_set():
+            self.supervisor.submit_next(self._take)  # the camera's next frame, if any
+
+    def _on_lost(self, frame: Frame) -> None:
+        self.hub.release(frame.camera)
 
     def _main_loop(self) -> None:
         monitor = ServiceMonitor(self.notifier, self.metrics, self.config.service.status_interval_s,
                                  self.config.service.watchdog)
+        gui = [sink for sink in self.sinks if sink.main_thread]
         while not self.stop.is_set() and not self.finished.is_set():
             if not self.metrics.ready and self.metrics.progress()[0] > 0:
                 self.metrics.set_ready()
             monitor.tick()
-            self.stop.wait(TICK_S)
+            if gui:
+                for sink in gui:  # the preview window: GUI calls stay in this thread
+                    sink.run_once(TICK_S / len(gui))
+            else:
+                self.stop.wait(TICK_S)
         if self.finished.is_set():
             log.info("every source has ended")
 
@@ -158,11 +224,24 @@ class Pipeline:
             self._dispatcher.join(timeout)
         if self.supervisor is not None:
             self.supervisor.stop(drain_timeout=timeout)
+        self._close_events()
         for sink in self.sinks:
             sink.stop(timeout)
         self._record_peak_rss()
         self._log_summary(dropped)
         self.notifier.close()
+
+    def _close_events(self) -> None:
+        """End every open event (their end messages and snapshots reach the sinks)."""
+        if self.stage is None or self.model is None:
+            return
+        for frame, batch in self.stage.close():
+            if not batch:
+                continue
+            now = time.monotonic()
+            result = FrameResult(frame, self.stage[frame.camera].display_prediction(frame),
+                                 self.model, 0.0, now, inferred=False, closing=True)
+            self._deliver(result, batch)
 
     def _record_peak_rss(self) -> None:
         own = peak_rss_kb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -171,10 +250,15 @@ class Pipeline:
     def _log_summary(self, dropped_at_stop: int) -> None:
         snap = self.metrics.snapshot()
         for name, cam in snap["cameras"].items():
-            log.info("camera %r: %d frames read, %d inferred (%.2f fps), %d dropped, %d events",
-                     name, cam["captured"], cam["processed"], cam["mean_fps"], cam["dropped"],
+            log.info("camera %r: %d frames read, %d inferred (%.2f fps), %d skipped by motion "
+                     "gating or detect.fps, %d dropped, %d event messages", name, cam["captured"],
+                     cam["processed"], cam["mean_fps"], cam["skipped"], cam["dropped"],
                      cam["events"])
         worker = snap["worker"]
         log.info("stopped: worker restarts %d, frames lost %d, queued frames dropped at stop %d, "
                  "uptime %.1fs", worker["restarts"], worker["frames_lost"], dropped_at_stop,
                  time.monotonic() - self.metrics.started_mono)
+
+
+def _optional_str(path: object) -> str | None:
+    return None if path is None else str(path)

@@ -54,8 +54,11 @@ class WorkerSupervisor:
 
     def __init__(self, spec: WorkerSpec, config: WorkerSection, metrics: Metrics,
                  on_result: Callable[[WorkerResult], None],
-                 next_frame: Callable[[], Frame | None] | None = None) -> None:
+                 next_frame: Callable[[], Frame | None] | None = None,
+                 on_lost: Callable[[Frame], None] | None = None) -> None:
         self.spec = spec
+        # Told about every frame whose inference failed or died with the worker.
+        self.on_lost = on_lost
         # Where the monitor takes the next frame from as soon as a result frees a slot, before
         # handling that result: the worker does not wait for the parent's bookkeeping.
         self.next_frame = next_frame
@@ -126,6 +129,7 @@ class WorkerSupervisor:
 
     def stop(self, drain_timeout: float) -> None:
         """Wait up to ``drain_timeout`` for frames in flight, then end the worker."""
+        self.next_frame = None  # finish what is in flight, take nothing new
         deadline = time.monotonic() + drain_timeout
         with self._cond:
             while self._inflight and self._ready and time.monotonic() < deadline:
@@ -235,6 +239,7 @@ class WorkerSupervisor:
             log.warning("camera %r frame %d: inference failed: %s",
                         entry.frame.camera, entry.frame.seq, msg[2])
             self.metrics.frames_lost_add(1)
+            self._lost([entry])
             return True
         result = WorkerResult(entry.frame, unpack_prediction(msg[2]), float(msg[3]),
                               time.monotonic())
@@ -243,6 +248,15 @@ class WorkerSupervisor:
         except Exception:  # a sink bug must not stop inference
             log.exception("result handling failed")
         return True
+
+    def _lost(self, entries: list[_InFlight]) -> None:
+        if self.on_lost is None:
+            return
+        for entry in entries:
+            try:
+                self.on_lost(entry.frame)
+            except Exception:
+                log.exception("handling a lost frame failed")
 
     def _hung(self) -> bool:
         with self._cond:
@@ -260,6 +274,7 @@ class WorkerSupervisor:
         with self._cond:
             proc, conn = self._proc, self._conn
             lost = len(self._inflight)
+            entries = list(self._inflight.values())
             self._inflight.clear()
             self._ring.release_all()
             self._ready = False
@@ -268,6 +283,7 @@ class WorkerSupervisor:
         self.metrics.worker_died(lost)
         log.error("worker pid %s died (exit code %s); %d frame(s) lost; restarting",
                   proc.pid, proc.exitcode, lost)
+        self._lost(entries)
         if conn is not None:
             conn.close()
         delay = self.config.restart_delay_s

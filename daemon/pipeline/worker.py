@@ -42,6 +42,8 @@ class WorkerSpec:
     num_threads: int | None
     min_score: float
     log_level: int = logging.INFO
+    backend: str = "onnxruntime"
+    optimized_cache: str | None = None
 
 
 def pack_prediction(prediction: Any, min_score: float) -> dict[str, Any]:
@@ -77,7 +79,8 @@ def _load(conn: Connection, spec: WorkerSpec) -> Any | None:
     try:
         from daemon.inference.predictor import Predictor  # noqa: PLC0415 - heavy, worker only
 
-        predictor = Predictor(spec.model_path, num_threads=spec.num_threads)
+        predictor = Predictor(spec.model_path, num_threads=spec.num_threads,
+                              backend=spec.backend, optimized_cache=spec.optimized_cache)
     except Exception as exc:  # reported to the parent, which decides what to do
         conn.send(("error", type(exc).__name__, str(exc)))
         return None

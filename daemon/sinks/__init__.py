@@ -32,7 +32,7 @@ def build_sinks(config: DaemonConfig, metrics: Metrics,
     if out.snapshots.enabled:
         from daemon.sinks.snapshots import SnapshotSink  # noqa: PLC0415
 
-        sinks.append(SnapshotSink(out.snapshots, config.draw, frames, metrics))
+        sinks.append(SnapshotSink(out.snapshots, config.draw, events, metrics))
     if out.http.enabled:
         from daemon.sinks.http_view import HttpSink  # noqa: PLC0415
 

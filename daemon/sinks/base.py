@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 
+from daemon.errors import D2StreamError
 from daemon.pipeline.metrics import Metrics
 from daemon.pipeline.results import FrameResult
 
 log = logging.getLogger(__name__)
+
+
+class OutputError(D2StreamError):
+    """An output that cannot start for a reason outside the config (a port taken by another
+    program): exit status 1, so that systemd tries again later."""
 
 
 class Sink(ABC):
@@ -28,9 +35,12 @@ class Sink(ABC):
     name = "sink"
     #: seconds between :meth:`idle` calls when nothing arrives
     idle_interval = 0.5
+    #: handled in the pipeline's main thread (GUI toolkits require it) instead of a thread of
+    #: its own: the main loop calls :meth:`run_once`
+    main_thread = False
 
-    def __init__(self, queue_size: int, metrics: Metrics) -> None:
-        self.metrics = metrics
+    def __init__(self, queue_size: int, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics  # the pipeline sets it when None
         self._maxsize = max(1, queue_size)
         self._items: deque[FrameResult] = deque()
         self._cond = threading.Condition()
@@ -60,7 +70,17 @@ class Sink(ABC):
 
     def start(self) -> None:
         self.open()
-        self._thread.start()
+        if not self.main_thread:
+            self._thread.start()
+
+    def run_once(self, timeout: float) -> None:
+        """For a ``main_thread`` sink: handle one queued item, or call :meth:`idle` when none
+        arrives within ``timeout`` seconds."""
+        item = self._next(timeout)
+        if item is None:
+            self._safely(self.idle)
+        else:
+            self._safely(self.handle, item)
 
     def offer(self, result: FrameResult) -> None:
         """Queue ``result`` without blocking; the oldest queued item goes when full."""
@@ -72,7 +92,8 @@ class Sink(ABC):
             if len(self._items) >= self._maxsize:
                 self._items.popleft()
                 self.dropped += 1
-                self.metrics.sink_drop(self.name)
+                if self.metrics is not None:
+                    self.metrics.sink_drop(self.name)
             self._items.append(result)
             self._cond.notify()
 
@@ -81,15 +102,21 @@ class Sink(ABC):
         with self._cond:
             self._closing = True
             self._cond.notify()
+        if self.main_thread:
+            deadline = time.monotonic() + timeout
+            while self._items and time.monotonic() < deadline:
+                self.run_once(0.0)
+            self._safely(self.close)
+            return
         if self._thread.is_alive():
             self._thread.join(timeout)
             if self._thread.is_alive():
                 log.warning("sink %s did not finish within %.1fs", self.name, timeout)
 
-    def _next(self) -> FrameResult | None:
+    def _next(self, timeout: float | None = None) -> FrameResult | None:
         with self._cond:
             if not self._items and not self._closing:
-                self._cond.wait(self.idle_interval)
+                self._cond.wait(self.idle_interval if timeout is None else timeout)
             return self._items.popleft() if self._items else None
 
     def _loop(self) -> None:

@@ -28,13 +28,12 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from daemon.config.errors import ConfigError
 from daemon.config.schema import DrawSection, HttpOutput
 from daemon.pipeline import prometheus
 from daemon.pipeline.metrics import Metrics
 from daemon.pipeline.results import FrameResult
 from daemon.sinks.annotate import annotate, encode_jpeg
-from daemon.sinks.base import Sink
+from daemon.sinks.base import OutputError, Sink
 from daemon.sinks.http_guard import BoundedHTTPServer, Credentials, RejectionLog
 from daemon.sinks.http_page import index_html
 
@@ -87,9 +86,9 @@ class HttpSink(Sink):
                 (self.config.host, self.config.port), handler, self.config.max_connections,
                 on_busy=lambda client: self.rejections.reject("connections", client))
         except OSError as exc:
-            raise ConfigError(
-                f"cannot listen on {self.config.host}:{self.config.port}: {exc.strerror or exc}",
-                key="outputs.http.port") from None
+            raise OutputError(
+                f"outputs.http.port: cannot listen on {self.config.host}:{self.config.port}: "
+                f"{exc.strerror or exc}") from None
         self._serve_thread = threading.Thread(target=self.server.serve_forever,
                                               kwargs={"poll_interval": 0.2},
                                               name="http-server", daemon=True)

@@ -1,5 +1,9 @@
 """MQTT sink: events to ``<prefix>/<camera>/events`` (QoS 1), availability with a last will.
 
+Object counts (open events per label) go to ``<prefix>/<camera>/objects`` (JSON) and
+``<prefix>/<camera>/objects/<label>`` (a number), retained, whenever they change (the latest
+counts are published again after a reconnection; counts are state, not journaled).
+
 ``<prefix>/availability`` is ``online`` (retained) while connected; the broker publishes the
 last will ``offline`` if the daemon vanishes, and a clean stop publishes ``offline`` itself.
 
@@ -14,6 +18,7 @@ deduplicates by the event's ``event_id``.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -38,6 +43,14 @@ def event_topic(prefix: str, camera: str) -> str:
     return f"{prefix.rstrip('/')}/{camera}/events"
 
 
+def objects_topic(prefix: str, camera: str, label: str | None = None) -> str:
+    """``<prefix>/<camera>/objects[/<label>]`` (``/``, ``+``, ``#`` in a label become ``_``)."""
+    base = f"{prefix.rstrip('/')}/{camera}/objects"
+    if label is None:
+        return base
+    return f"{base}/{label.translate(str.maketrans('/+#', '___'))}"
+
+
 def availability_topic(prefix: str) -> str:
     return f"{prefix.rstrip('/')}/availability"
 
@@ -60,12 +73,15 @@ class MqttSink(Sink):
         self._inflight: dict[int, str] = {}  # paho message id -> outbox key (sink thread only)
         self._sent: set[str] = set()
         self._acks: deque[int] = deque()  # filled by paho's thread
+        self._counts: dict[str, dict[str, int]] = {}  # changed per camera, not yet published
+        self._latest_counts: dict[str, dict[str, int]] = {}
+        self._republish = False
         self.connected = False
         self._connected_once = threading.Event()
         self._opened_mono = time.monotonic()
 
     def wants(self, result: FrameResult) -> bool:
-        return bool(result.events)
+        return bool(result.events) or result.counts is not None
 
     def open(self) -> None:
         try:
@@ -115,6 +131,7 @@ class MqttSink(Sink):
         self._connected_once.set()
         client.publish(self.availability, "online", qos=1, retain=True)
         log.info("MQTT: connected to %s:%d", self.config.host, self.config.port)
+        self._republish = True
         self._wake()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any,
@@ -135,8 +152,12 @@ class MqttSink(Sink):
 
     # -- sink thread ---------------------------------------------------------------------------
     def handle(self, result: FrameResult) -> None:
-        topic = event_topic(self.config.topic_prefix, result.camera)
-        self.outbox.add(Message(message_key(e), topic, e.json) for e in result.events)
+        if result.events:
+            topic = event_topic(self.config.topic_prefix, result.camera)
+            self.outbox.add(Message(message_key(e), topic, e.json) for e in result.events)
+        if result.counts is not None:
+            self._counts[result.camera] = dict(result.counts)
+            self._latest_counts[result.camera] = dict(result.counts)
         self._pump()
 
     def idle(self) -> None:
@@ -151,6 +172,7 @@ class MqttSink(Sink):
                 self.outbox.ack(key)
         self.outbox.retry()
         if self.connected and self._client is not None:
+            self._publish_counts()
             for message in self.outbox.pending(skip=self._sent):
                 if len(self._inflight) >= self.config.inflight:
                     break
@@ -158,6 +180,21 @@ class MqttSink(Sink):
                 self._inflight[info.mid] = message.key
                 self._sent.add(message.key)
         self._report()
+
+    def _publish_counts(self) -> None:
+        """The latest object counts (retained), once connected; all of them after a
+        reconnection, so that the broker's retained state is current."""
+        if self._republish:
+            self._republish = False
+            self._counts.update({k: dict(v) for k, v in self._latest_counts.items()})
+        prefix = self.config.topic_prefix
+        for camera, counts in self._counts.items():
+            self._client.publish(objects_topic(prefix, camera),
+                                 json.dumps(counts, separators=(",", ":")), qos=1, retain=True)
+            for label, count in counts.items():
+                self._client.publish(objects_topic(prefix, camera, label), str(count), qos=1,
+                                     retain=True)
+        self._counts.clear()
 
     def _report(self) -> None:
         for key, value in self.outbox.view().items():

@@ -53,13 +53,15 @@ class Message:
 
 
 def message_key(event: Any) -> str:
-    """The deduplication key of an event: its ``message_id`` (one per message when an event has
-    several, e.g. start/update/end), else its ``event_id``, else a digest of its JSON."""
-    for name in ("message_id", "event_id", "id"):
-        value = getattr(event, name, None)
-        if value:
-            return str(value)
-    return "sha1:" + hashlib.sha1(event.json.encode("utf-8")).hexdigest()
+    """The deduplication key of an event message: its ``message_id`` if it has one, else
+    ``<event_id>:<digest of its JSON>`` (an event's start, updates and end share the event id
+    but not their JSON: each message gets its own key, and the same message twice the same)."""
+    explicit = getattr(event, "message_id", None)
+    if explicit:
+        return str(explicit)
+    digest = hashlib.sha1(event.json.encode("utf-8")).hexdigest()[:20]
+    event_id = getattr(event, "event_id", None)
+    return f"{event_id}:{digest}" if event_id else f"sha1:{digest}"
 
 
 class Outbox:

@@ -2,8 +2,9 @@
 
 ``opencv-python-headless`` (the default dependency) has no GUI; the window needs an OpenCV
 built with one (``pip install 'd2stream[preview]'`` installs ``opencv-python``, or Raspberry
-Pi OS's ``python3-opencv``). All highgui calls happen in the sink's own thread. Pressing ``q``
-or Esc in a window stops the daemon.
+Pi OS's ``python3-opencv``). All highgui calls happen in the daemon's main thread (GUI toolkits
+such as Qt require it), fed by the sink's drop-oldest queue. Pressing ``q`` or Esc in a window
+stops the daemon.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class PreviewSink(Sink):
     """Shows annotated frames with ``cv2.imshow``."""
 
     name = "preview"
-    idle_interval = 0.05
+    main_thread = True
 
     def __init__(self, config: PreviewOutput, draw: DrawSection, queue_size: int,
                  metrics: Metrics, request_stop: Callable[[], None]) -> None:

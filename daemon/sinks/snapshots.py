@@ -1,9 +1,10 @@
-"""Snapshot sink: an annotated JPEG of each frame that produced events (rate-limited, pruned).
+"""Snapshot sink: the best frame of each event (where its object scored highest), written once
+when the event ends, with retention by count, age and disk use.
 
-Files are ``<dir>/<camera>/<UTC time>-<frame seq>.jpg``, so an event (camera, frame) finds its
-picture; at most ``max_files`` are kept per camera, the oldest removed first. A snapshot that
-cannot be written (disk full, read-only folder) is skipped and ``/healthz`` reports the failure
-until a write works again; a partial file is never left behind (written to ``.tmp``, renamed).
+Files are ``<dir>/<camera>/<event id>.jpg`` (the path every message of the event carries in
+``snapshot``); with ``annotate`` the object's box and ``label score`` are drawn on it. A snapshot
+that cannot be written (disk full, read-only folder) is skipped and ``/healthz`` reports the
+failure until a write works again; a partial file is never left behind (``.tmp``, renamed).
 """
 
 from __future__ import annotations
@@ -11,28 +12,44 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import deque
 from pathlib import Path
+
+import cv2
+import numpy as np
 
 from daemon.config.errors import ConfigError
 from daemon.config.schema import DrawSection, SnapshotOutput
+from daemon.events.lifecycle import SnapshotJob
 from daemon.pipeline.metrics import Metrics
 from daemon.pipeline.results import FrameResult
-from daemon.sinks.annotate import annotate, encode_jpeg
+from daemon.sinks.annotate import encode_jpeg
 from daemon.sinks.base import Sink
+from daemon.sinks.retention import Retention, prune
 
 log = logging.getLogger(__name__)
 
+PRUNE_INTERVAL_S = 60.0
+BOX_COLOR = (0, 200, 255)  # BGR
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
 
-def snapshot_name(result: FrameResult) -> str:
-    """``20260102-030405.678-000042.jpg`` for the frame's capture time and sequence number."""
-    t = result.frame.t_wall
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}"
-    return f"{stamp}-{result.frame.seq:06d}.jpg"
+
+def draw_event(image: np.ndarray, box: list[float], text: str) -> np.ndarray:
+    """A copy of ``image`` with ``box`` ``[x0, y0, x1, y1]`` and a ``text`` tag drawn."""
+    out = image.copy()
+    thickness = max(1, round(min(out.shape[:2]) / 320))
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    cv2.rectangle(out, (x0, y0), (x1, y1), BOX_COLOR, thickness, cv2.LINE_AA)
+    scale = max(0.35, min(out.shape[:2]) / 700)
+    (w, h), base = cv2.getTextSize(text, _FONT, scale, 1)
+    x = min(max(x0, 0), max(0, out.shape[1] - w - 2))
+    y = y0 - h - base - 2 if y0 - h - base - 2 >= 0 else min(y1 + 1, out.shape[0] - h - base - 2)
+    cv2.rectangle(out, (x, y), (x + w + 2, y + h + base + 2), BOX_COLOR, -1)
+    cv2.putText(out, text, (x + 1, y + h + 1), _FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return out
 
 
 class SnapshotSink(Sink):
-    """Writes annotated JPEGs of event frames under ``outputs.snapshots.dir``."""
+    """Writes the best frame of every ended event under ``outputs.snapshots.dir``."""
 
     name = "snapshots"
 
@@ -41,17 +58,14 @@ class SnapshotSink(Sink):
         super().__init__(queue_size, metrics)
         self.config = config
         self.draw = draw
-        self._last: dict[str, float] = {}
-        self._files: dict[str, deque[Path]] = {}
+        self.retention = Retention(max_files=config.max_files,
+                                   max_age_s=config.max_age_days * 86400.0,
+                                   max_bytes=config.max_bytes)
+        self.written = 0
+        self._next_prune = 0.0
 
     def wants(self, result: FrameResult) -> bool:
-        if not result.events:
-            return False
-        last = self._last.get(result.camera)
-        if last is not None and result.frame.t_mono - last < self.config.min_interval_s:
-            return False
-        self._last[result.camera] = result.frame.t_mono
-        return True
+        return bool(result.snapshots)
 
     def open(self) -> None:
         try:
@@ -59,32 +73,43 @@ class SnapshotSink(Sink):
         except OSError as exc:
             raise ConfigError(f"cannot create {self.config.dir}: {exc.strerror or exc}",
                               key="outputs.snapshots.dir") from None
-
-    def _camera_files(self, camera: str) -> deque[Path]:
-        if camera not in self._files:
-            folder = self.config.dir / camera
-            folder.mkdir(parents=True, exist_ok=True)
-            self._files[camera] = deque(sorted(folder.glob("*.jpg")))
-        return self._files[camera]
+        self._prune()
 
     def handle(self, result: FrameResult) -> None:
-        image = result.annotated(self.draw, lambda r: annotate(r, self.draw))
+        for job in result.snapshots:
+            self.write(job)
+        self._prune()
+
+    def write(self, job: SnapshotJob) -> None:
+        """Encode and write one snapshot atomically (temporary file, then rename)."""
+        image = job.best.frame.display_image
+        if self.config.annotate:
+            image = draw_event(image, job.best.box, f"{job.label} {job.best.score:.0%}")
         data = encode_jpeg(image, self.config.jpeg_quality)
-        path = self.config.dir / result.camera / snapshot_name(result)
-        tmp = path.with_suffix(".jpg.tmp")
+        tmp = job.path.with_name(job.path.name + ".tmp")
         try:
-            files = self._camera_files(result.camera)
+            job.path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_bytes(data)
-            os.replace(tmp, path)
+            os.replace(tmp, job.path)
         except OSError as exc:  # disk full, read-only, folder removed: skip this snapshot
             _remove_quietly(tmp)
             self.metrics.faults.sink_add(self.name, "write_errors")
-            self.report_failure(f"cannot write {path.parent}: {exc.strerror or exc}")
+            log.warning("snapshot of event %s not written: %s", job.event_id,
+                        exc.strerror or exc)
+            self.report_failure(f"cannot write {job.path.parent}: {exc.strerror or exc}")
             return
         self.report_working()
-        files.append(path)
-        while len(files) > self.config.max_files:
-            _remove_quietly(files.popleft())
+        self.written += 1
+
+    def idle(self) -> None:
+        if time.monotonic() >= self._next_prune:
+            self._prune()
+
+    def _prune(self) -> None:
+        self._next_prune = time.monotonic() + PRUNE_INTERVAL_S
+        removed = prune(self.config.dir, self.retention)
+        if removed:
+            log.debug("snapshots: removed %d old file(s)", len(removed))
 
 
 def _remove_quietly(path: Path) -> None:

@@ -34,6 +34,9 @@ class Frame:
         image: ``(H, W, 3)`` uint8 BGR, the image the model sees.
         display: optional higher-resolution ``(H2, W2, 3)`` uint8 BGR image of the same moment
             for display (picamera2's main stream); ``None`` when ``image`` is also the display.
+        t_media: seconds into the media for sources read faster or slower than real time (a
+            video file read as fast as the model goes): the event stage measures time on it;
+            ``None`` for live sources.
     """
 
     camera: str
@@ -42,6 +45,7 @@ class Frame:
     t_wall: float
     image: np.ndarray
     display: np.ndarray | None = None
+    t_media: float | None = None
 
     @property
     def display_image(self) -> np.ndarray:
@@ -50,17 +54,19 @@ class Frame:
 
     @classmethod
     def now(cls, camera: str, seq: int, image: np.ndarray,
-            display: np.ndarray | None = None) -> Frame:
+            display: np.ndarray | None = None, t_media: float | None = None) -> Frame:
         """A frame stamped with the current clocks."""
-        return cls(camera, seq, time.monotonic(), time.time(), image, display)
+        return cls(camera, seq, time.monotonic(), time.time(), image, display, t_media)
 
 
 @dataclass(frozen=True)
 class Captured:
-    """What :meth:`FrameSource.read` returns: the model image and an optional display image."""
+    """What :meth:`FrameSource.read` returns: the model image, an optional display image and,
+    for media not read in real time, the position in the media (seconds)."""
 
     image: np.ndarray
     display: np.ndarray | None = None
+    t_media: float | None = None
 
 
 class FrameSource(ABC):

@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 class FolderSource(FrameSource):
     """Reads ``path/<pattern>`` files sorted by name; unreadable files are skipped with a warning.
 
-    With ``fps: 0`` images are handed over as fast as the model takes them (nothing dropped);
-    with ``fps > 0`` they are paced like a camera and may be dropped when the model is slower.
+    With ``fps: 0`` images are handed over as fast as the model takes them (nothing dropped)
+    and count as one second apart on the event clock (``Captured.t_media``); with ``fps > 0``
+    they are paced like a camera and may be dropped when the model is slower.
     """
 
     def __init__(self, name: str, config: FolderSourceConfig,
@@ -35,6 +36,7 @@ class FolderSource(FrameSource):
         self.pace_fps = config.fps or None
         self._files: list[Path] = []
         self._index = 0
+        self._delivered = 0  # images handed over, across loops and reopenings
 
     def describe(self) -> str:
         return f"folder {self.config.path}"
@@ -59,9 +61,13 @@ class FolderSource(FrameSource):
             path = self._files[self._index]
             self._index += 1
             try:
-                return Captured(read_image_bgr(path, self.max_pixels))
+                image = read_image_bgr(path, self.max_pixels)
             except InputImageError as exc:
                 self._skip(path, exc)
+            else:
+                self._delivered += 1
+                t_media = float(self._delivered - 1) if self.lossless else None
+                return Captured(image, t_media=t_media)
             skipped += 1
         raise SourceError(self.name, f"no readable image in {self.config.path}")
 

@@ -47,6 +47,10 @@ class OpenCVCaptureSource(FrameSource):
         self.lossless = self.kind == "file" and not config.realtime
         self.pace_fps: float | None = None
         self._cap: cv2.VideoCapture | None = None
+        # Lossless files: frames read so far (across loops and reopenings) and the file's frame
+        # rate give each frame its position in the media (Captured.t_media).
+        self._media_frames = 0
+        self._media_fps = _DEFAULT_FILE_FPS
 
     def describe(self) -> str:
         return f"opencv {self.kind} {self.config.url}"
@@ -59,9 +63,13 @@ class OpenCVCaptureSource(FrameSource):
             raise SourceError(self.name, f"cannot open {self.kind} {self.config.url!r}")
         self._apply_properties(cap)
         self._cap = cap
-        if self.kind == "file" and self.config.realtime:
+        if self.kind == "file":
             fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-            self.pace_fps = fps if 0.0 < fps < 1000.0 else _DEFAULT_FILE_FPS
+            fps = fps if 0.0 < fps < 1000.0 else _DEFAULT_FILE_FPS
+            if self.config.realtime:
+                self.pace_fps = fps
+            else:
+                self._media_fps = fps
         log.debug("camera %r: opened %s", self.name, self.describe())
 
     def _create_capture(self) -> cv2.VideoCapture:
@@ -90,7 +98,7 @@ class OpenCVCaptureSource(FrameSource):
             raise SourceError(self.name, "read before open")
         ok, image = self._cap.read()
         if ok and image is not None:
-            return Captured(to_bgr(image))
+            return self._captured(image)
         if self.kind != "file":
             raise SourceError(self.name, f"no frame from {self.kind} {self.config.url!r}")
         if not self.config.loop:
@@ -99,7 +107,14 @@ class OpenCVCaptureSource(FrameSource):
         ok, image = self._cap.read()
         if not ok or image is None:
             raise SourceError(self.name, f"video file has no readable frame: {self.config.url}")
-        return Captured(to_bgr(image))
+        return self._captured(image)
+
+    def _captured(self, image: np.ndarray) -> Captured:
+        if not self.lossless:
+            return Captured(to_bgr(image))
+        t_media = self._media_frames / self._media_fps
+        self._media_frames += 1
+        return Captured(to_bgr(image), t_media=t_media)
 
     def close(self) -> None:
         if self._cap is not None:

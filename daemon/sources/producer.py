@@ -116,7 +116,7 @@ class Producer:
             except FrameRejected as exc:
                 self._rejected(exc)
                 continue
-            frame = Frame.now(self.name, self.seq, image, display)
+            frame = Frame.now(self.name, self.seq, image, display, captured.t_media)
             self.seq += 1
             self.metrics.frame_captured(self.name, frame.t_mono)
             if not self.hub.put(frame, self.stop):

@@ -6,7 +6,7 @@ runs in ONNX Runtime, OpenVINO or any other conforming backend.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,7 @@ class GraphBuilder:
         self._counts: dict[str, int] = {}
         self._scope: list[str] = []
         self._const_cache: dict[tuple[str, bytes, tuple[int, ...]], str] = {}
+        self._memo: dict[tuple, Tensor] = {}
         self._named: dict[str, str] = {}
 
     # ----------------------------------------------------------------- naming
@@ -109,14 +110,22 @@ class GraphBuilder:
         return outs[0] if len(outs) == 1 else outs
 
     # ---------------------------------------------------------- shape helpers
-    def shape_of(self, x: Tensor, start: int | None = None, end: int | None = None) -> Tensor:
+    def shape_of(self, x: Tensor, start: int | None = None, end: int | None = None,
+                 hint: str = "shape") -> Tensor:
         """``Shape(x)[start:end]`` as int64 (1-D)."""
         attrs = {}
         if start is not None:
             attrs["start"] = start
         if end is not None:
             attrs["end"] = end
-        return self.op("Shape", [x], hint="shape", **attrs)
+        return self.op("Shape", [x], hint=hint, **attrs)
+
+    def memo(self, key: tuple, make: Callable[[], Tensor]) -> Tensor:
+        """The value built by ``make()`` the first time ``key`` is asked for, reused afterwards
+        (values that several heads need, such as the clip bounds of the image)."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
 
     def dim(self, x: Tensor, axis: int) -> Tensor:
         """The size of one axis of ``x`` as a 1-element int64 tensor."""

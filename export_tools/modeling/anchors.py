@@ -36,21 +36,28 @@ def cell_anchors(sizes: Sequence[float], aspect_ratios: Sequence[float]) -> np.n
 
 def grid_anchors(g: GraphBuilder, feature: Tensor, stride: int, offset: float,
                  base: np.ndarray) -> Tensor:
-    """All anchors of one level, ``(Hi * Wi * A, 4)``, location-major like Detectron2."""
+    """All anchors of one level, ``(Hi * Wi * A, 4)``, for a feature map ``(1, C, Hi, Wi)``."""
+    return grid_anchors_hw(g, g.shape_of(feature, 2, 4), stride, offset, base)
+
+
+def grid_anchors_hw(g: GraphBuilder, feature_hw: Tensor, stride: int, offset: float,
+                    base: np.ndarray) -> Tensor:
+    """All anchors of one level, ``(Hi * Wi * A, 4)``, location-major like Detectron2.
+
+    ``feature_hw`` is the level's ``(2,)`` int64 size, computed once by the caller and shared
+    with the rest of the level's graph. Constants are emitted already folded (scalars).
+    """
     with g.scope("anchors"):
-        h = g.cast(g.dim(feature, 2), 1)  # float
-        w = g.cast(g.dim(feature, 3), 1)
-        s = g.f32([float(stride)])
-        start = g.f32([offset * stride])
-        shifts_x = g.op("Range", [g.squeeze(start, [0]), g.squeeze(g.op("Mul", [w, s]), [0]),
-                                  g.squeeze(s, [0])], hint="shift_x")
-        shifts_y = g.op("Range", [g.squeeze(start, [0]), g.squeeze(g.op("Mul", [h, s]), [0]),
-                                  g.squeeze(s, [0])], hint="shift_y")
-        # meshgrid (ij): rows follow y, columns follow x
-        n_y, n_x = g.shape_of(shifts_y), g.shape_of(shifts_x)
-        grid_shape = g.concat([n_y, n_x], axis=0)
-        sx = g.reshape(g.op("Expand", [g.unsqueeze(shifts_x, [0]), grid_shape]), [-1, 1])
-        sy = g.reshape(g.op("Expand", [g.unsqueeze(shifts_y, [1]), grid_shape]), [-1, 1])
+        limits = g.op("Mul", [g.cast(feature_hw, 1), g.f32(float(stride))], hint="limits")
+        start = g.const(np.float32(offset * stride), "start")
+        step = g.const(np.float32(stride), "step")
+        limit_y = g.gather(limits, g.const(np.int64(0), "i0"), hint="limit_y")  # scalar
+        limit_x = g.gather(limits, g.const(np.int64(1), "i1"), hint="limit_x")
+        shifts_y = g.op("Range", [start, limit_y, step], hint="shift_y")
+        shifts_x = g.op("Range", [start, limit_x, step], hint="shift_x")
+        # meshgrid (ij): rows follow y, columns follow x; Range yields exactly Hi / Wi values
+        sx = g.reshape(g.op("Expand", [g.unsqueeze(shifts_x, [0]), feature_hw]), [-1, 1])
+        sy = g.reshape(g.op("Expand", [g.unsqueeze(shifts_y, [1]), feature_hw]), [-1, 1])
         shifts = g.concat([sx, sy, sx, sy], axis=1)  # (Hi*Wi, 4)
         anchors = g.op("Add", [g.unsqueeze(shifts, [1]), g.const(base[None], "cell_anchors")])
         return g.reshape(anchors, [-1, 4], hint="anchors")

@@ -20,8 +20,10 @@ def apply_deltas(g: GraphBuilder, deltas: Tensor, boxes: Tensor, weights: Sequen
         half = g.f32(0.5)
         ctr_x = g.op("Add", [x0, g.op("Mul", [half, widths])])
         ctr_y = g.op("Add", [y0, g.op("Mul", [half, heights])])
+        # dividing by a weight of 1 is exact, so it is left out rather than folded at load time
         dx, dy, dw, dh = (
-            g.op("Div", [col, g.f32(float(wt))]) for col, wt in zip(_columns(g, deltas), weights)
+            col if float(wt) == 1.0 else g.op("Div", [col, g.f32(float(wt))])
+            for col, wt in zip(_columns(g, deltas), weights)
         )
         clamp = g.f32(float(scale_clamp))
         dw = g.op("Min", [dw, clamp])
@@ -49,10 +51,13 @@ def _columns(g: GraphBuilder, t: Tensor) -> list[Tensor]:
 def clip_boxes(g: GraphBuilder, boxes: Tensor, image_hw: Tensor) -> Tensor:
     """``Boxes.clip``: x into ``[0, W]``, y into ``[0, H]``; ``image_hw`` is float ``(2,)``."""
     with g.scope("clip"):
-        h = g.slice(image_hw, [0], [1], [0])
-        w = g.slice(image_hw, [1], [2], [0])
-        upper = g.concat([w, h, w, h], axis=0)
+        upper = g.memo(("clip_upper", image_hw), lambda: _clip_upper(g, image_hw))
         return g.op("Max", [g.op("Min", [boxes, upper]), g.f32(0.0)], hint="clipped")
+
+
+def _clip_upper(g: GraphBuilder, image_hw: Tensor) -> Tensor:
+    """``(W, H, W, H)`` from ``(H, W)``: built once per graph and shared by every clip."""
+    return g.op("Gather", [image_hw, g.i64([1, 0, 1, 0])], axis=0, hint="clip_upper")
 
 
 def nonempty(g: GraphBuilder, boxes: Tensor, threshold: float = 0.0) -> Tensor:

@@ -43,7 +43,7 @@ def conv2d(
     weight, bias = _conv_params(g, w, prefix, in_ch, out_ch, kernel, groups, norm, norm_prefix)
     y = g.op(
         "Conv",
-        [x, weight, bias],
+        [x, weight] if bias is None else [x, weight, bias],  # no empty optional input
         kernel_shape=[kernel, kernel],
         strides=[stride, stride],
         pads=[padding] * 4,

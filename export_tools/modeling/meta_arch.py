@@ -48,8 +48,9 @@ def preprocess(g: GraphBuilder, image: Tensor, cfg) -> tuple[Tensor, Tensor]:
     with g.scope("preprocess"):
         mean = np.asarray(cfg.MODEL.PIXEL_MEAN, np.float32).reshape(1, -1, 1, 1)
         std = np.asarray(cfg.MODEL.PIXEL_STD, np.float32).reshape(1, -1, 1, 1)
-        x = g.op("Div", [g.op("Sub", [image, g.const(mean, "pixel_mean")]),
-                         g.const(std, "pixel_std")], hint="normalized")
+        x = g.op("Sub", [image, g.const(mean, "pixel_mean")], hint="centered")
+        if np.any(std != 1.0):  # dividing by 1 is exact: left out (MSRA-style models)
+            x = g.op("Div", [x, g.const(std, "pixel_std")], hint="normalized")
         hw = g.shape_of(image, 2, 4)
         image_hw = g.cast(hw, TensorProto.FLOAT, hint="image_hw")
         div = size_divisibility(cfg)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.backbone import Feature
 
@@ -68,17 +66,10 @@ def build_pooler(g: GraphBuilder, features: list[Feature], boxes: Tensor,
             idx = g.nonzero_1d(g.op("Equal", [levels, g.i64(i)]), hint=f"level{i}")
             pooled.append(roi_align(g, feat, g.gather(boxes, idx), spec))
             indices.append(idx)
-        # Scatter the per-level results back to the boxes' order.
+        # Back to the boxes' order: row j of the result is the pooled row whose original index is
+        # j, i.e. a gather by the inverse permutation (the ascending sort order of the indices).
+        # One gather moves the data once; scattering into zeros would write it twice.
         all_pooled, all_idx = g.concat(pooled, 0), g.concat(indices, 0)
-        ch = features[0].channels
-        shape = g.concat([g.shape_of(boxes, 0, 1),
-                          g.i64([ch, spec.resolution, spec.resolution])], axis=0)
-        zeros = g.op("ConstantOfShape", [shape],
-                     value=_tensor_attr(np.zeros(1, np.float32)), hint="zeros")
-        return g.op("ScatterND", [zeros, g.unsqueeze(all_idx, [1]), all_pooled], hint="pooled")
-
-
-def _tensor_attr(arr: np.ndarray):
-    from onnx import numpy_helper
-
-    return numpy_helper.from_array(arr)
+        _, inverse = g.op("TopK", [all_idx, g.shape_of(all_idx)], n_out=2, axis=0, largest=0,
+                          sorted=1, hint="inverse_order")
+        return g.gather(all_pooled, inverse, hint="pooled")

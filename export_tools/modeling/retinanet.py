@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from export_tools.graph import GraphBuilder, Tensor
-from export_tools.modeling.anchors import broadcast_params, cell_anchors, grid_anchors
+from export_tools.modeling.anchors import broadcast_params, cell_anchors, grid_anchors_hw
 from export_tools.modeling.backbone import Feature
 from export_tools.modeling.box_regression import apply_deltas
 from export_tools.modeling.layers import BATCH_NORMS, conv2d, group_norm
@@ -80,7 +80,7 @@ def _level_candidates(g: GraphBuilder, w: WeightStore, feat: Feature, level: int
     anchor_idx = g.op("Div", [flat, g.i64(k)], hint="anchor_idx")
     classes = g.op("Mod", [flat, g.i64(k)], hint="class_idx")
     base = cell_anchors(spec.sizes[level], spec.aspect_ratios[level])
-    anchors = grid_anchors(g, feat.tensor, feat.stride, spec.offset, base)
+    anchors = grid_anchors_hw(g, hw, feat.stride, spec.offset, base)
     boxes = apply_deltas(g, g.unsqueeze(g.gather(deltas, anchor_idx), [1]),
                          g.unsqueeze(g.gather(anchors, anchor_idx), [1]), spec.weights)
     return g.reshape(boxes, [-1, 4]), top_scores, classes

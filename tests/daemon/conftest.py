@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,7 +16,12 @@ import pytest
 
 from daemon.sources.synthetic import GroundTruth, write_demo_video
 from tests.conftest import require_fixtures
-from tests.daemon.daemon_helpers import free_port, require_program, wait_until
+from tests.daemon.daemon_helpers import (
+    free_port,
+    require_program,
+    start_mosquitto,
+    stop_process,
+)
 
 DEMO_MODEL = "mask_rcnn_R_50_FPN_demo"
 
@@ -49,50 +53,34 @@ def demo_video(tmp_path_factory: pytest.TempPathFactory) -> VideoFactory:
     return make
 
 
-def _port_open(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """A real mosquitto broker on a free loopback port: ``(host, port)``."""
-    binary = require_program("mosquitto")
-    folder = tmp_path_factory.mktemp("mosquitto")
+    """A real mosquitto broker on a free loopback port, shared by the session: ``(host, port)``."""
     port = free_port()
-    conf = folder / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    f"log_dest file {folder / 'mosquitto.log'}\n", encoding="utf-8")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    if not wait_until(lambda: _port_open(port) or proc.poll() is not None, 15) \
-            or proc.poll() is not None:
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        pytest.fail(f"mosquitto did not start on port {port}: {err}", pytrace=False)
+    proc = start_mosquitto(tmp_path_factory.mktemp("mosquitto"), port)
     yield "127.0.0.1", port
-    proc.terminate()
-    proc.wait(10)
+    stop_process(proc)
 
 
 @pytest.fixture(scope="session")
 def xvfb_display() -> Iterator[str]:
-    """A private Xvfb server: its ``DISPLAY`` value."""
+    """A private Xvfb server: its ``DISPLAY`` value.
+
+    Xvfb picks a free display number itself (``-displayfd``) and reports it once it accepts
+    connections, so test sessions running side by side never share or steal a display.
+    ``-noreset`` keeps it from resetting when the last client (a screenshot) disconnects.
+    """
     binary = require_program("Xvfb")
-    for number in range(90, 140):
-        if not Path(f"/tmp/.X11-unix/X{number}").exists() and \
-                not Path(f"/tmp/.X{number}-lock").exists():
-            break
-    display = f":{number}"
-    proc = subprocess.Popen([binary, display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen([binary, "-displayfd", str(write_fd), "-screen", "0", "1024x768x24",
+                             "-nolisten", "tcp", "-noreset"], pass_fds=(write_fd,),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if not wait_until(lambda: Path(f"/tmp/.X11-unix/X{number}").exists()
-                      or proc.poll() is not None, 15) or proc.poll() is not None:
-        pytest.fail(f"Xvfb did not start on {display}", pytrace=False)
-    time.sleep(0.2)
-    yield display
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        number = pipe.readline().strip()  # empty when Xvfb exits without a display
+    if not number.isdigit() or proc.poll() is not None:
+        pytest.fail("Xvfb did not start", pytrace=False)
+    yield f":{number}"
     proc.terminate()
     proc.wait(10)
 

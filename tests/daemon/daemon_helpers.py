@@ -155,3 +155,30 @@ def run_cli(*args: object, cwd: Path, env: dict[str, str] | None = None,
     return subprocess.run([sys.executable, "-m", "daemon.cli.main", *map(str, args)], cwd=cwd,
                           env=env or subprocess_env(), capture_output=True, text=True,
                           timeout=timeout)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_mosquitto(folder: Path, port: int) -> subprocess.Popen:
+    """A mosquitto broker listening on ``127.0.0.1:port`` (its config and log in ``folder``)."""
+    binary = require_program("mosquitto")
+    conf = folder / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                    f"log_dest file {folder / 'mosquitto.log'}\n", encoding="utf-8")
+    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    if not wait_until(lambda: _port_open(port) or proc.poll() is not None, 15) \
+            or proc.poll() is not None:
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        pytest.fail(f"mosquitto did not start on port {port}: {err}", pytrace=False)
+    return proc
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(10)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from export_tools.graph import GraphBuilder, Tensor
-from export_tools.modeling.anchors import broadcast_params, cell_anchors, grid_anchors
+from export_tools.modeling.anchors import broadcast_params, cell_anchors, grid_anchors_hw
 from export_tools.modeling.backbone import Feature
 from export_tools.modeling.box_regression import apply_deltas, clip_boxes, nonempty
 from export_tools.modeling.layers import conv2d
@@ -55,13 +55,14 @@ def _rpn_head(g: GraphBuilder, w: WeightStore, x: Feature, num_anchors: int,
 
 
 def _level_top_proposals(g: GraphBuilder, cfg: RPNConfig, logits: Tensor, deltas: Tensor,
-                         anchors: Tensor, num_anchors: int) -> tuple[Tensor, Tensor]:
-    """Flatten one level to ``(Hi*Wi*A,)``, keep its ``pre_nms_topk`` best and decode them."""
+                         anchors: Tensor, num_anchors: int,
+                         hw: Tensor) -> tuple[Tensor, Tensor]:
+    """Flatten one level to ``(Hi*Wi*A,)``, keep its ``pre_nms_topk`` best and decode them;
+    ``hw`` is the level's ``(2,)`` int64 size."""
     # (1, A, H, W) -> (H*W*A,)
     flat_logits = g.reshape(g.op("Transpose", [logits], perm=[0, 2, 3, 1]), [-1])
     # (1, 4A, H, W) -> (1, A, 4, H, W) -> (H, W, A, 4) -> (H*W*A, 4)
-    d = g.op("Reshape", [deltas, g.concat([g.i64([1, num_anchors, 4]),
-                                           g.shape_of(deltas, 2, 4)], axis=0)])
+    d = g.op("Reshape", [deltas, g.concat([g.i64([1, num_anchors, 4]), hw], axis=0)])
     flat_deltas = g.reshape(g.op("Transpose", [d], perm=[0, 3, 4, 1, 2]), [-1, 4])
     k = g.min_k(g.shape_of(flat_logits), cfg.pre_nms_topk)
     scores, idx = g.topk(flat_logits, k, axis=0)
@@ -84,8 +85,9 @@ def build_rpn(g: GraphBuilder, w: WeightStore, features: dict[str, Feature], ima
             feat = features[name]
             logits, deltas = _rpn_head(g, w, feat, a, cfg.conv_dims)
             base = cell_anchors(cfg.sizes[lvl], cfg.aspect_ratios[lvl])
-            anchors = grid_anchors(g, feat.tensor, feat.stride, cfg.offset, base)
-            b, s = _level_top_proposals(g, cfg, logits, deltas, anchors, a)
+            hw = g.shape_of(feat.tensor, 2, 4, hint=f"p{lvl}_hw")  # the level's one shape op
+            anchors = grid_anchors_hw(g, hw, feat.stride, cfg.offset, base)
+            b, s = _level_top_proposals(g, cfg, logits, deltas, anchors, a, hw)
             boxes.append(b)
             scores.append(s)
             levels.append(g.op("Expand", [g.i64([lvl]), g.shape_of(s)], hint="level"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import urllib.request
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def repo_config_dir(tmp_path: Path, demo_model: Path, demo_video) -> Path:  # no
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "demo.onnx").symlink_to(demo_model)
     (tmp_path / "var").mkdir()
-    video, _ = demo_video(8)
+    video, _ = demo_video(20)
     shutil.copy(video, tmp_path / "var" / "demo.mp4")
     return tmp_path
 
@@ -119,5 +120,21 @@ def test_stream_that_fails_mid_stream_is_reopened(tmp_path: Path, demo_model: Pa
     stderr = daemon.stderr()
     assert "camera 'door': no frame from stream" in stderr and "reopened" in stderr
     assert camera.connections >= 3
-    frames = {e["frame"] for e in read_jsonl(tmp_path / "events.jsonl")}
+    frames = {e["after"]["frame"] for e in read_jsonl(tmp_path / "events.jsonl")}
     assert max(frames) >= 10  # frames after the first hang-up were inferred
+
+
+def test_live_view_port_taken_is_a_retryable_error(tmp_path: Path, demo_model: Path,
+                                                   demo_video) -> None:  # noqa: ANN001
+    video, _ = demo_video(12)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = daemon_config(demo_model, video, outputs={"http": {"enabled": True,
+                                                                     "port": port}})
+        proc = run_cli("run", "--config", write_yaml(tmp_path / "c.yaml", config), cwd=tmp_path)
+    assert proc.returncode == 1  # not 78: systemd tries again once the port is free
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR")]
+    assert errors == [f"ERROR daemon.run: outputs.http.port: cannot listen on 127.0.0.1:{port}: "
+                      "Address already in use"]

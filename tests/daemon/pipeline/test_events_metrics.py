@@ -1,4 +1,4 @@
-"""Events from predictions, Prometheus text, health, and annotation of frames."""
+"""Prometheus text, health, and annotation of frames (events: tests/daemon/events)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,16 @@ import re
 import time
 
 import numpy as np
-import pytest
 
-from daemon.config.errors import ConfigError
-from daemon.config.schema import DrawSection, EventsSection
+from daemon.config.schema import DrawSection
+from daemon.events.messages import iso_time
 from daemon.inference.predictor import CompactPrediction
 from daemon.pipeline import prometheus
-from daemon.pipeline.events import EventEmitter, iso_time
 from daemon.pipeline.metrics import Metrics
 from daemon.pipeline.results import FrameResult, ModelInfo
-from daemon.sinks.annotate import annotate, color_for
+from daemon.sinks.annotate import annotate
 from daemon.sources.base import Frame
+from daemon.visualization.draw import color_for
 
 NAMES = ["square", "circle", "triangle"]
 
@@ -37,31 +36,6 @@ def frame(display: bool = False) -> Frame:
     image = np.full((100, 200, 3), 200, np.uint8)
     big = np.full((300, 600, 3), 200, np.uint8) if display else None
     return Frame("front", 42, 1000.0, 1_700_000_000.25, image, big)
-
-
-def test_one_event_per_detection_above_the_threshold() -> None:
-    emitter = EventEmitter(EventsSection(min_score=0.6), NAMES, "demo")
-    events = emitter.events_for(frame(), prediction(), done_mono=1000.5)
-    assert [e.label for e in events] == ["triangle", "square"]
-    first = json.loads(events[0].json)
-    assert first == {"event_id": "front-42-0", "time": "2023-11-14T22:13:20.250Z",
-                     "camera": "front", "frame": 42, "label": "triangle", "class_id": 2,
-                     "score": 0.95, "box": [10.0, 20.0, 50.0, 60.0], "frame_size": [200, 100],
-                     "model": "demo", "latency_ms": 500.0}
-    assert first == events[0].to_dict()
-
-
-def test_label_filter_and_unknown_label() -> None:
-    emitter = EventEmitter(EventsSection(min_score=0.5, labels=["circle"]), NAMES, "demo")
-    assert [e.label for e in emitter.events_for(frame(), prediction(), 1000.1)] == ["circle"]
-    with pytest.raises(ConfigError, match="events.labels: 'dog' is not a class of model 'demo'"):
-        EventEmitter(EventsSection(labels=["dog"]), NAMES, "demo")
-
-
-def test_boxes_are_scaled_to_the_display_stream() -> None:
-    emitter = EventEmitter(EventsSection(min_score=0.9), NAMES, "demo")
-    (event,) = emitter.events_for(frame(display=True), prediction(), 1000.1)
-    assert event.box == [30.0, 60.0, 150.0, 180.0] and event.frame_size == [600, 300]
 
 
 def test_iso_time_is_utc_with_milliseconds() -> None:
@@ -106,6 +80,16 @@ def test_annotation_draws_boxes_masks_and_status() -> None:
     assert (out[0:3, 0:40] < 50).all()  # the dark status bar above its text
     untouched = out[250:300, 400:600]
     assert (untouched == 200).all()  # the 0.7 and 0.55 detections are below draw.min_score
-    plain = annotate(result, DrawSection(min_score=0.5, masks=False, boxes=False,
-                                         labels=False, fps=False))
-    assert (plain == 200).all()
+    nothing = annotate(result, DrawSection(min_score=0.99, fps=False))
+    assert (nothing == 200).all()
+    no_masks = annotate(result, DrawSection(min_score=0.9, masks=False, fps=False))
+    assert (no_masks[130:170, 80:100] == 200).all()
+
+
+def test_snapshot_before_any_frame_is_strict_json() -> None:
+    metrics = Metrics()
+    metrics.add_camera("front")
+    text = json.dumps(metrics.snapshot(), allow_nan=False)  # browsers reject NaN
+    assert json.loads(text)["cameras"]["front"]["latency_p50_s"] is None
+    assert 'd2stream_latency_seconds{camera="front",quantile="0.5"} NaN' in \
+        prometheus.render(metrics.snapshot())

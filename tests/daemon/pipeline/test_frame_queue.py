@@ -94,3 +94,29 @@ def test_finish_and_discard() -> None:
     assert hub.discard_all() == 2
     assert hub.all_finished()
     assert hub.stats() == {"a": (0, 1), "b": (0, 1)}
+
+
+def test_a_held_camera_hands_out_nothing_until_released() -> None:
+    hub = FrameHub()
+    hub.add("a", maxsize=4, lossless=True)
+    hub.add("b", maxsize=4, lossless=True)
+    for seq in range(2):
+        hub.put(frame("a", seq))
+    hub.hold("a")
+    assert hub.take_nowait() is None and not hub.wait_frame(timeout=0.01)
+    hub.put(frame("b", 0))
+    taken = hub.take_nowait()
+    assert taken is not None and taken.camera == "b"  # other cameras go on
+    woke = threading.Event()
+
+    def consumer() -> None:
+        if hub.wait_frame(timeout=10):
+            woke.set()
+
+    waiter = threading.Thread(target=consumer)
+    waiter.start()
+    hub.release("a")  # wakes the waiting consumer
+    waiter.join(10)
+    assert woke.is_set()
+    taken = hub.take_nowait()
+    assert taken is not None and (taken.camera, taken.seq) == ("a", 0)

@@ -114,11 +114,23 @@ class Broker:
 
 
 def wait_for(predicate: Any, timeout: float, what: str, stderr: Any = None) -> Any:
-    """``wait_until`` that fails the test naming what did not happen (and the daemon's log)."""
-    value = wait_until(predicate, timeout, interval=0.2)
-    if not value:
+    """``wait_until`` that fails the test naming what did not happen (and the daemon's log).
+
+    ``stderr``: a daemon's ``stderr`` method; the wait then also ends if that daemon exits."""
+    daemon = getattr(stderr, "__self__", None)
+    exited = [False]
+
+    def check() -> Any:
+        if daemon is not None and daemon.proc.poll() is not None:
+            exited[0] = True
+            return True
+        return predicate()
+
+    value = wait_until(check, timeout, interval=0.2)
+    if exited[0] or not value:
         log = stderr() if callable(stderr) else ""
-        pytest.fail(f"timed out after {timeout}s waiting for {what}\n{log[-4000:]}")
+        why = "the daemon exited" if exited[0] else f"timed out after {timeout}s"
+        pytest.fail(f"{why} waiting for {what}\n{log[-4000:]}")
     return value
 
 
@@ -152,14 +164,15 @@ class PersistentSubscriber:
         with self._lock:
             self.messages.append((msg.topic, bytes(msg.payload)))
 
-    def events(self) -> list[dict[str, Any]]:
-        """Every event message received, in arrival order (duplicates included)."""
+    def received(self) -> list[str]:
+        """The text of every event message received, in arrival order (duplicates included)."""
         with self._lock:
             items = list(self.messages)
-        return [json.loads(payload) for topic, payload in items if topic.endswith("/events")]
+        return [payload.decode() for topic, payload in items if topic.endswith("/events")]
 
-    def event_ids(self) -> set[str]:
-        return {e["event_id"] for e in self.events()}
+    def payloads(self) -> set[str]:
+        """The distinct event messages received (their exact JSON text)."""
+        return set(self.received())
 
     def close(self) -> None:
         self.client.disconnect()
@@ -289,3 +302,48 @@ class PipedDaemon(DaemonProcess):
         code = super().wait(timeout)
         self._copier.join(10)
         return code
+
+
+def message_key(text: str) -> str:
+    """The outbox key of an event message's JSON text (``<event id>:<digest>``)."""
+    from daemon.sinks.outbox import message_key as key  # noqa: PLC0415
+
+    event_id = json.loads(text)["after"]["id"]
+    return key(type("Message", (), {"json": text, "event_id": event_id})())
+
+
+def check_chains(texts: list[str], what: str, ended: bool = False) -> dict[str, list[str]]:
+    """Each event's messages, in file order, form an unbroken life: ``start`` (``before`` null),
+    then messages whose ``before`` is the previous ``after``, nothing after ``end``. A message
+    lost in the middle breaks the chain. With ``ended`` every event must have ended.
+
+    Returns ``event id -> [types]``."""
+    last: dict[str, dict[str, Any] | None] = {}
+    types: dict[str, list[str]] = {}
+    for text in texts:
+        message = json.loads(text)
+        event = message["after"]["id"]
+        seen = types.setdefault(event, [])
+        if not seen:
+            assert message["type"] == "start" and message["before"] is None, \
+                f"{what}: event {event} does not begin with its start: {message['type']}"
+        else:
+            assert seen[-1] != "end", f"{what}: event {event} has a message after its end"
+            assert message["before"] == last[event], \
+                f"{what}: a message of event {event} is missing before this {message['type']}"
+        seen.append(message["type"])
+        last[event] = message["after"]
+    if ended:
+        open_events = [e for e, kinds in types.items() if kinds[-1] != "end"]
+        assert not open_events, f"{what}: events never ended: {open_events[:5]}"
+    return types
+
+
+def log_lines(path: Path) -> list[str]:
+    """The lines of a JSON-lines file, each checked to be complete JSON."""
+    text = path.read_text(encoding="utf-8")
+    assert text == "" or text.endswith("\n"), f"{path}: last line is not terminated"
+    lines = text.splitlines()
+    for line in lines:
+        json.loads(line)
+    return lines

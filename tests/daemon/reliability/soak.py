@@ -133,8 +133,7 @@ def run_soak(workdir: Path, model: Path, video: Path, duration_s: float, warmup_
                   "reopen": {"initial_delay_s": 0.2, "max_delay_s": 1}}],
         outputs={"http": {"enabled": True, "port": port, "max_fps": 5},
                  "event_log": {"max_bytes": 200_000, "backups": 2, "fsync": "interval"},
-                 "snapshots": {"enabled": True, "dir": "snapshots", "max_files": 20,
-                               "min_interval_s": 0.5},
+                 "snapshots": {"enabled": True, "dir": "snapshots", "max_files": 20},
                  "mqtt": {"enabled": True, "port": broker.port, "topic_prefix": "soak",
                           "outbox": {"path": "outbox.jsonl", "max_bytes": 1_000_000}}})
     # The environment of systemd/d2stream.service (MALLOC_ARENA_MAX=2: bounded malloc arenas).

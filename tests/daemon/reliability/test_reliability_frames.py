@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 
 from daemon.sources.synthetic import ShapeScene
-from tests.daemon.daemon_helpers import DaemonProcess, daemon_config, read_jsonl, write_yaml
+from tests.daemon.daemon_helpers import DaemonProcess, daemon_config, write_yaml
 from tests.daemon.sources.hostile_images import write_hostile_images
 
 #: The daemon's own (parent) process (about 100 MB: numpy, OpenCV, Pillow, pydantic). Decoding
@@ -45,6 +45,5 @@ def test_hostile_image_folder(tmp_path: Path, demo_model: Path, demo_video) -> N
     assert "bad_huge.png: 12000x12000 exceeds the limit of 33177600 pixels" in stderr
     camera = stats["cameras"]["shelf"]
     assert camera["processed"] == camera["captured"] == 4 + 6  # good_* and the odd formats
-    events = read_jsonl(tmp_path / "events.jsonl")
-    assert {e["frame"] for e in events} >= {0, 1, 2, 3}  # the good pictures were detected
+    assert stats["worker"]["inferences"] == 10  # the good pictures went through the model
     assert stats["peak_rss_kb"]["daemon"] < PARENT_RSS_BOUND_KB, stats["peak_rss_kb"]

@@ -28,7 +28,8 @@ def test_many_clients_do_not_hold_up_detection(tmp_path: Path, demo_model: Path,
         outputs={"http": {"enabled": True, "port": port, "max_clients": MAX_CLIENTS,
                           "max_connections": MAX_CLIENTS + 16, "client_timeout_s": 2,
                           "max_fps": 1000}},
-        worker={"start_timeout_s": 300})
+        worker={"start_timeout_s": 300},
+        detect={"fps": 0}, motion={"enabled": False})  # every frame goes to the model
     daemon = DaemonProcess(write_yaml(tmp_path / "c.yaml", config), tmp_path)
     # The model waits for nobody: the crowd comes as soon as the server answers.
     wait_for(lambda: health(port), 240, "the live view", daemon.stderr)

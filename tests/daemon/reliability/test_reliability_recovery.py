@@ -73,8 +73,8 @@ def test_camera_unplugged_then_back_is_reopened_without_a_restart(
                      re.MULTILINE)
     assert "camera 'door': opencv stream" in daemon.stderr() and "reopened after" in \
         daemon.stderr()
-    frames = [e["frame"] for e in read_jsonl(tmp_path / "events.jsonl")]
-    assert frames == sorted(frames) and max(frames) > 10
+    frames = [e["after"]["frame"] for e in read_jsonl(tmp_path / "events.jsonl")]
+    assert max(frames) > 10  # objects were still tracked after the reopening
     report_figure("camera_outage_s", OUTAGE_S)
     report_figure("camera_time_to_recover_s", recovery)
     report_figure("camera_recovered_after_return_s", round(recovery - OUTAGE_S, 2))
@@ -89,7 +89,8 @@ def test_worker_killed_mid_inference_every_frame_accounted(
     config = daemon_config(demo_model, video, cameras=[{
         "name": "cam", "source": {"type": "opencv", "url": str(video), "realtime": False}}],
         outputs={"http": {"enabled": True, "port": port}},
-        worker={"restart_delay_s": 0.1})
+        worker={"restart_delay_s": 0.1},
+        detect={"fps": 0}, motion={"enabled": False})  # every frame goes to the model
     daemon = DaemonProcess(write_yaml(tmp_path / "c.yaml", config), tmp_path)
     first = wait_for(lambda: (h := health(port)) and h.get("cameras", {}).get("cam", {})
                      .get("processed", 0) >= 5 and h, 180, "inference", daemon.stderr)
@@ -109,8 +110,6 @@ def test_worker_killed_mid_inference_every_frame_accounted(
     assert cam["processed"] + worker["frames_lost"] == frames  # every frame accounted for
     assert f"worker pid {pid} died (exit code -9); {worker['frames_lost']} frame(s) lost" in \
         daemon.stderr()
-    logged = {e["frame"] for e in read_jsonl(tmp_path / "events.jsonl")}
-    assert len(set(range(frames)) - logged) <= worker["frames_lost"] + 2
     restart_s = stats["faults"]["worker"]["last_restart_s"]
     assert restart_s is not None and restart_s > 0
     report_figure("worker_frames_lost_per_kill", worker["frames_lost"])

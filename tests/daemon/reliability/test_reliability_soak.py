@@ -17,7 +17,7 @@ MEASURED_S = float(os.environ.get("D2STREAM_SOAK_S", "60"))
 WARMUP_S = 30.0
 #: Growth allowed over the measured part: allocator noise, not a leak (a leak of one frame per
 #: second would be megabytes per minute).
-RSS_NOISE_KB = 16 * 1024
+RSS_NOISE_KB = 8 * 1024
 FD_NOISE = 2
 THREAD_NOISE = 4
 

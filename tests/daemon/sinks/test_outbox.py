@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon.events.messages import EventMessage
 from daemon.sinks import jsonl
 from daemon.sinks.outbox import Message, Outbox, message_key
 from tests.daemon.daemon_helpers import REPO_ROOT, subprocess_env
@@ -67,16 +68,22 @@ def test_duplicates_are_published_once(tmp_path: Path) -> None:
     assert keys(again) == ["cam-run-2-0"] and again.stats["duplicates"] == 2
 
 
-def test_message_key_prefers_message_id_then_event_id() -> None:
-    class Event:
-        json = '{"a": 1}'
+def test_each_message_of_an_event_has_its_own_key() -> None:
+    after = {"id": "door-20260102T030405.678Z-3", "camera": "door", "frame": 7}
+    start = EventMessage.make("start", None, after)
+    update = EventMessage.make("update", after, {**after, "frame": 9})
+    end = EventMessage.make("end", after, {**after, "frame": 9})
+    keys = [message_key(m) for m in (start, update, end)]
+    assert len(set(keys)) == 3 and all(k.startswith(f"{after['id']}:") for k in keys)
+    again = EventMessage.make("update", after, {**after, "frame": 9})
+    assert message_key(again) == message_key(update)  # the same message: deduplicated
 
-    event = Event()
-    assert message_key(event).startswith("sha1:")
-    event.event_id = "door-1-0"  # type: ignore[attr-defined]
-    assert message_key(event) == "door-1-0"
-    event.message_id = "door-1-0:end"  # type: ignore[attr-defined]
-    assert message_key(event) == "door-1-0:end"
+    class Explicit:
+        json = '{"a": 1}'
+        message_id = "door-1:end"
+
+    assert message_key(Explicit()) == "door-1:end"
+    assert message_key(type("Bare", (), {"json": "{}"})()).startswith("sha1:")
 
 
 def test_a_torn_last_line_is_dropped_and_everything_before_kept(tmp_path: Path) -> None:

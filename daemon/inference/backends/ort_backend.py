@@ -1,0 +1,94 @@
+"""ONNX Runtime (CPU execution provider) backend, with session options tuned for latency.
+
+Options and why (measured with ``benchmarks/ort_options.py``; figures in README):
+
+- ``ORT_ENABLE_ALL``: constant folding, Conv+Relu / Conv+Add fusions and, on x86, the NCHWc
+  layout transformer that runs convolutions on channel-blocked tensors.
+- ``intra_op_num_threads`` = the requested count (default: one per physical core) and one
+  inter-op thread: the graph is a single chain, so parallelism belongs inside the kernels.
+- denormals are NOT flushed to zero (``session.set_denormal_as_zero``): ONNX Runtime would set
+  the flush-to-zero mode of the calling thread too, changing float behaviour of the whole process
+  (numpy post-processing included), for no measurable gain on these graphs.
+- optional optimised-graph cache: the first load saves the optimised graph next to the model;
+  later loads read it with optimisation disabled (it was already optimised) for a faster start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from daemon.errors import ModelError
+from daemon.inference.backends.base import BackendOptions
+
+log = logging.getLogger(__name__)
+
+
+def session_options(num_threads: int | None = None,
+                    level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+                    spinning: bool = True) -> ort.SessionOptions:
+    """Session options for one latency-bound inference stream."""
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = level
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if num_threads:
+        opts.intra_op_num_threads = int(num_threads)
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    opts.log_severity_level = 3
+    return opts
+
+
+class OrtBackend:
+    """A model in an ONNX Runtime CPU session."""
+
+    name = "onnxruntime"
+
+    def __init__(self, model_path: str | os.PathLike, options: BackendOptions) -> None:
+        path = Path(model_path)
+        self.session = _open_session(path, options)
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.metadata_props = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        values = self.session.run(self.output_names, feeds)
+        return dict(zip(self.output_names, values))
+
+
+def cache_file(model: Path, cache_dir: Path) -> Path:
+    """Where the optimised graph of ``model`` is cached (invalidated by name when the model or
+    ONNX Runtime changes)."""
+    st = model.stat()
+    return cache_dir / f"{model.stem}-{st.st_size}-{st.st_mtime_ns}-ort{ort.__version__}.onnx"
+
+
+def _open_session(path: Path, options: BackendOptions) -> ort.InferenceSession:
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    cache = cache_file(path, Path(options.optimized_cache)) if options.optimized_cache else None
+    opts = session_options(options.num_threads)
+    source = path
+    if cache is not None and cache.is_file() and cache.stat().st_size > 0:
+        source = cache
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    elif cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        opts.optimized_model_filepath = str(cache)
+    try:
+        return ort.InferenceSession(str(source), sess_options=opts,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own exception types
+        if source == cache:
+            log.warning("optimised-graph cache %s unusable (%s); reloading %s", cache, exc, path)
+            cache.unlink(missing_ok=True)
+            return ort.InferenceSession(str(path), sess_options=session_options(
+                options.num_threads), providers=["CPUExecutionProvider"])
+        raise ModelError(f"{path}: cannot be loaded by ONNX Runtime ({exc})") from exc
+
+
+def load(model_path: str | os.PathLike, options: BackendOptions) -> OrtBackend:
+    return OrtBackend(model_path, options)

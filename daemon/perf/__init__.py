@@ -1,0 +1,1 @@
+"""Performance measurement: CPU peak, matmul rate, FLOP counting."""

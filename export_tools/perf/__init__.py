@@ -1,0 +1,1 @@
+"""Performance tooling: full-width models with synthetic weights for benchmarks."""

@@ -1,0 +1,72 @@
+"""The daemon's ``model.backend`` setting: validated in the config, honoured by the worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from daemon.config import ConfigError, parse_config
+from daemon.config.schema import WorkerSection
+from daemon.errors import ModelError
+from daemon.inference.backends import available_backends
+from daemon.pipeline.metrics import Metrics
+from daemon.pipeline.supervisor import WorkerSupervisor
+from daemon.pipeline.worker import WorkerSpec
+
+CONFIG = """
+model: {path: m.onnx%s}
+cameras:
+  - name: front
+    source: {type: opencv, url: clip.mp4}
+"""
+
+
+@pytest.fixture()
+def base(tmp_path: Path) -> Path:
+    (tmp_path / "m.onnx").write_bytes(b"onnx")
+    (tmp_path / "clip.mp4").write_bytes(b"video")
+    return tmp_path
+
+
+def test_backend_defaults_to_onnxruntime(base: Path) -> None:
+    assert parse_config(CONFIG % "", base_dir=base, env={}).model.backend == "onnxruntime"
+    cfg = parse_config(CONFIG % ", backend: openvino", base_dir=base, env={})
+    assert cfg.model.backend == "openvino"
+
+
+def test_optimized_cache_is_resolved_against_the_config_folder(base: Path) -> None:
+    assert parse_config(CONFIG % "", base_dir=base, env={}).model.optimized_cache is None
+    cfg = parse_config(CONFIG % ", optimized_cache: var/ort", base_dir=base, env={})
+    assert cfg.model.optimized_cache == (base / "var" / "ort").resolve()
+
+
+def test_unknown_backend_is_a_config_error_naming_the_key(base: Path) -> None:
+    with pytest.raises(ConfigError, match=r"model\.backend"):
+        parse_config(CONFIG % ", backend: tensorrt", base_dir=base, env={})
+
+
+def _start(spec: WorkerSpec) -> dict:
+    supervisor = WorkerSupervisor(spec, WorkerSection(), Metrics(), lambda r: None)
+    try:
+        return supervisor.start()
+    finally:
+        supervisor.stop(drain_timeout=1)
+
+
+def test_worker_loads_with_the_configured_backend(exported) -> None:
+    model = str(exported("faster_rcnn_R_50_FPN"))
+    with pytest.raises(ModelError, match="unknown inference backend 'nope'"):
+        _start(WorkerSpec(model, 1, 0.5, backend="nope"))
+    for backend in available_backends():
+        meta = _start(WorkerSpec(model, 1, 0.5, backend=backend))
+        assert meta["meta_architecture"] == "GeneralizedRCNN" and len(meta["class_names"]) == 3
+
+
+def test_worker_writes_the_optimized_graph_cache(exported, tmp_path: Path) -> None:
+    model = str(exported("faster_rcnn_R_50_FPN"))
+    cache = tmp_path / "ort-cache"
+    for _ in range(2):  # the first start writes the cache, the second reads it
+        meta = _start(WorkerSpec(model, 1, 0.5, optimized_cache=str(cache)))
+        assert meta["meta_architecture"] == "GeneralizedRCNN" and len(meta["class_names"]) == 3
+        assert [p.suffix for p in cache.iterdir()] == [".onnx"]
