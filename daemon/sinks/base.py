@@ -11,6 +11,8 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from dataclasses import dataclass
+from typing import Any
 
 from daemon.errors import D2StreamError
 from daemon.pipeline.metrics import Metrics
@@ -82,6 +84,10 @@ class Sink(ABC):
         else:
             self._safely(self.handle, item)
 
+    def keep(self, result: FrameResult) -> Any:
+        """What the queue holds of ``result`` until :meth:`handle` (default: all of it)."""
+        return result
+
     def offer(self, result: FrameResult) -> None:
         """Queue ``result`` without blocking; the oldest queued item goes when full."""
         if not self.wants(result):
@@ -94,7 +100,7 @@ class Sink(ABC):
                 self.dropped += 1
                 if self.metrics is not None:
                     self.metrics.sink_drop(self.name)
-            self._items.append(result)
+            self._items.append(self.keep(result))
             self._cond.notify()
 
     def stop(self, timeout: float) -> None:
@@ -148,3 +154,17 @@ class Sink(ABC):
             func(*args)
         except Exception:  # one bad item must not end the sink
             log.exception("sink %s: %s failed", self.name, getattr(func, "__name__", func))
+
+
+@dataclass(frozen=True)
+class EventsOnly:
+    """What an output that writes only event messages keeps of a result: no image, so that
+    a slow disk or broker (a full queue) costs kilobytes, not frames."""
+
+    camera: str
+    events: list[Any]
+    counts: dict[str, int] | None = None
+
+    @classmethod
+    def of(cls, result: FrameResult) -> EventsOnly:
+        return cls(result.camera, list(result.events), getattr(result, "counts", None))

@@ -16,7 +16,7 @@ from daemon.config.errors import ConfigError
 from daemon.config.schema import EventLogOutput
 from daemon.pipeline.metrics import Metrics
 from daemon.pipeline.results import FrameResult
-from daemon.sinks.base import Sink
+from daemon.sinks.base import EventsOnly, Sink
 from daemon.sinks.jsonl import JsonlWriter
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,9 @@ class EventLogSink(Sink):
         self._broken = False
         self._next_retry = 0.0
 
+    def keep(self, result: FrameResult) -> EventsOnly:
+        return EventsOnly.of(result)
+
     def wants(self, result: FrameResult) -> bool:
         return bool(result.events)
 
@@ -49,7 +52,7 @@ class EventLogSink(Sink):
                               key="outputs.event_log.path") from None
         self.report_working()
 
-    def handle(self, result: FrameResult) -> None:
+    def handle(self, result: FrameResult | EventsOnly) -> None:  # type: ignore[override]
         self._keep(event.json for event in result.events)
         self._flush()
 

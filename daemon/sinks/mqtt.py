@@ -29,7 +29,7 @@ from daemon.config.errors import ConfigError
 from daemon.config.schema import MqttOutput
 from daemon.pipeline.metrics import Metrics
 from daemon.pipeline.results import FrameResult
-from daemon.sinks.base import Sink
+from daemon.sinks.base import EventsOnly, Sink
 from daemon.sinks.outbox import Message, Outbox, message_key
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,9 @@ class MqttSink(Sink):
         self.connected = False
         self._connected_once = threading.Event()
         self._opened_mono = time.monotonic()
+
+    def keep(self, result: FrameResult) -> EventsOnly:
+        return EventsOnly.of(result)
 
     def wants(self, result: FrameResult) -> bool:
         return bool(result.events) or result.counts is not None
@@ -151,7 +154,7 @@ class MqttSink(Sink):
             self._cond.notify()
 
     # -- sink thread ---------------------------------------------------------------------------
-    def handle(self, result: FrameResult) -> None:
+    def handle(self, result: FrameResult | EventsOnly) -> None:  # type: ignore[override]
         if result.events:
             topic = event_topic(self.config.topic_prefix, result.camera)
             self.outbox.add(Message(message_key(e), topic, e.json) for e in result.events)

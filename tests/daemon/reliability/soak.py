@@ -161,7 +161,7 @@ def run_soak(workdir: Path, model: Path, video: Path, duration_s: float, warmup_
         stop.set()
         code = daemon.terminate()
         camera.unplug()
-        result.events_received = len(subscriber.event_ids())
+        result.events_received = len(subscriber.payloads())
         subscriber.close()
         broker.stop()
     if code != 0:
