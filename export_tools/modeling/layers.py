@@ -85,12 +85,25 @@ def _conv_params(
     return weight, bias
 
 
+def _affine_prefix(w: WeightStore, prefix: str) -> str:
+    """Where a batch norm's weight and bias live: itself, or its CycleBatchNormList parent."""
+    parent, _, last = prefix.rpartition(".")
+    if last.isdigit() and not w.has(f"{prefix}.weight") and w.has(f"{parent}.weight"):
+        return parent
+    return prefix
+
+
 def _fold_batch_norm(
     w: WeightStore, prefix: str, weight: np.ndarray, bias: np.ndarray | None, ch: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fold ``y = (conv(x) - mean) / sqrt(var + eps) * gamma + beta`` into the conv (in float64)."""
-    gamma = w.get(f"{prefix}.weight", (ch,)).astype(np.float64)
-    beta = w.get(f"{prefix}.bias", (ch,)).astype(np.float64)
+    """Fold ``y = (conv(x) - mean) / sqrt(var + eps) * gamma + beta`` into the conv (in float64).
+
+    A per-level BN of RetinaNet's ``CycleBatchNormList`` (``{list}.{level}``) holds only running
+    statistics; its affine ``gamma``/``beta`` are shared, on the list module itself.
+    """
+    affine = _affine_prefix(w, prefix)
+    gamma = w.get(f"{affine}.weight", (ch,)).astype(np.float64)
+    beta = w.get(f"{affine}.bias", (ch,)).astype(np.float64)
     mean = w.get(f"{prefix}.running_mean", (ch,)).astype(np.float64)
     var = w.get(f"{prefix}.running_var", (ch,)).astype(np.float64)
     scale = gamma / np.sqrt(var + BN_EPS)
