@@ -21,4 +21,12 @@ class ConfigError(D2StreamError):
         self.key = key
         self.file = file
         parts = [p for p in (file, key, message) if p]
-        super().__init__(": ".join(parts))
+        super().__init__(_one_line(": ".join(parts)))
+
+
+def _one_line(text: str) -> str:
+    """Line breaks and other control characters escaped: the message stays on one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)

@@ -18,6 +18,13 @@ from daemon.config.schema import DaemonConfig
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _UNION_TAGS = {"opencv", "picamera2", "folder"}
 
+#: A config is a few kilobytes; these bounds keep a hostile file (a YAML "billion laughs" of
+#: nested aliases, a self-referencing alias, megabytes of nesting) from exhausting time or memory.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_VALUES = 20_000
+MAX_DEPTH = 32
+_MAX_SHOWN = 80
+
 
 def load_config(
     path: str | Path, *, env: Mapping[str, str] | None = None, check_files: bool = True
@@ -35,6 +42,10 @@ def load_config(
     path = Path(path)
     name = str(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file is {size} bytes, more than the limit of "
+                              f"{MAX_CONFIG_BYTES}", file=name)
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError("config file not found", file=name) from None
@@ -54,6 +65,7 @@ def parse_config(
 ) -> DaemonConfig:
     """Validate YAML text; see :func:`load_config`."""
     data = _parse_yaml(text, name)
+    check_bounds(data, name)
     data = expand_env(data, os.environ if env is None else env, name)
     context = {"base_dir": base_dir, "check_files": check_files}
     try:
@@ -72,12 +84,45 @@ def _parse_yaml(text: str, name: str) -> dict[str, Any]:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"invalid YAML: {where}{problem}", file=name) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply", file=name) from None
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(f"invalid YAML: {_shorten(str(exc))}", file=name) from None
     if data is None:
         raise ConfigError("empty config (expected a mapping with model: and cameras:)", file=name)
     if not isinstance(data, dict):
         raise ConfigError(f"expected a mapping at the top level, got {type(data).__name__}",
                           file=name)
     return data
+
+
+def check_bounds(data: Any, name: str) -> None:
+    """Refuse a parsed YAML tree with more than ``MAX_VALUES`` values (aliases counted each time
+    they are used), deeper than ``MAX_DEPTH`` or containing itself (a recursive alias).
+
+    Raises:
+        ConfigError: naming the limit that was exceeded.
+    """
+    count = 0
+    stack: list[tuple[Any, int, frozenset[int]]] = [(data, 0, frozenset())]
+    while stack:
+        value, depth, parents = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ConfigError(f"more than {MAX_VALUES} values (YAML aliases expanding?)",
+                              file=name)
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"nested deeper than {MAX_DEPTH} levels", file=name)
+        if isinstance(value, dict):
+            children = [*value.keys(), *value.values()]
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            children = list(value)
+        else:
+            continue
+        if id(value) in parents:
+            raise ConfigError("a YAML alias refers to a value that contains it", file=name)
+        inner = parents | {id(value)}
+        stack.extend((child, depth + 1, inner) for child in children)
 
 
 def expand_env(value: Any, env: Mapping[str, str], name: str, key: str = "") -> Any:
@@ -113,8 +158,19 @@ def format_key_path(loc: tuple[int | str, ...]) -> str:
         elif part in _UNION_TAGS and i > 0 and loc[i - 1] == "source":
             continue
         else:
-            out = _join(out, part)
+            out = _join(out, _printable(str(part)))
     return out or "(top level)"
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped and cut to a readable length."""
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return _shorten(text)
+
+
+def _shorten(text: str, limit: int = _MAX_SHOWN) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
@@ -134,7 +190,7 @@ def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
     message = message.removeprefix("Value error, ")
     message = message[:1].lower() + message[1:]
     if kind not in ("value_error",) and "input" in error and not isinstance(error["input"], dict):
-        message += f" (got {error['input']!r})"
+        message += f" (got {_shorten(repr(error['input']))})"
     return format_key_path(loc), message
 
 

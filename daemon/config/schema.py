@@ -7,12 +7,20 @@ image folder) are checked here so that ``d2stream check-config`` catches them.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from daemon.config.events_schema import (
     CameraEventSettings,
@@ -184,6 +192,7 @@ class CameraSection(_Section):
     source: SourceSection
     queue_size: int = Field(default=2, ge=1, le=64)
     reopen: ReopenSection = _section()
+    max_pixels: int = Field(default=7680 * 4320, ge=1)
     # Per-camera overrides of the top-level sections (key by key), and the camera's zones.
     detect: DetectSection = _section()
     motion: MotionSection = _section()
@@ -210,6 +219,40 @@ class HttpOutput(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
     jpeg_quality: int = Field(default=80, ge=1, le=100)
     max_fps: float = Field(default=15.0, gt=0)
+    token: str | None = Field(default=None, min_length=16, pattern=r"^[\x21-\x7e]+$")
+    username: str | None = Field(default=None, min_length=1, pattern=r"^[^:\s]+$")
+    password: str | None = Field(default=None, min_length=8)
+    max_clients: int = Field(default=8, ge=1, le=1000)
+    max_connections: int = Field(default=32, ge=2, le=10000)
+    client_timeout_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("token", "username", "password", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value  # ${VAR:-} left unset
+
+    @model_validator(mode="after")
+    def _credentials(self) -> HttpOutput:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together (HTTP basic auth)")
+        if self.enabled and not is_loopback(self.host) and not self.has_credentials():
+            raise ValueError(
+                f"host {self.host!r} is reachable from other machines: set token (or "
+                "username and password) so that the stream and metrics need credentials")
+        return self
+
+    def has_credentials(self) -> bool:
+        return self.token is not None or self.password is not None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is reachable only from this machine."""
+    if host.strip().lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class EventLogOutput(_Section):
@@ -219,6 +262,20 @@ class EventLogOutput(_Section):
     backups: int = Field(default=5, ge=0, le=1000)
     fsync: Literal["always", "interval", "never"] = "interval"
     fsync_interval_s: float = Field(default=5.0, gt=0)
+    backlog: int = Field(default=10_000, ge=1)
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: Path, info: ValidationInfo) -> Path:
+        return _resolve(value, info)
+
+
+class OutboxSection(_Section):
+    enabled: bool = True
+    path: Path = Field(default=Path("var/mqtt-outbox.jsonl"), validate_default=True)
+    max_bytes: int = Field(default=20_000_000, ge=4096)
+    fsync: Literal["always", "interval", "never"] = "always"
+    fsync_interval_s: float = Field(default=1.0, gt=0)
 
     @field_validator("path")
     @classmethod
@@ -239,6 +296,8 @@ class MqttOutput(_Section):
     reconnect_min_s: float = Field(default=1.0, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)
     max_queued: int = Field(default=1000, ge=1)
+    inflight: int = Field(default=20, ge=1, le=1000)
+    outbox: OutboxSection = _section()
 
 
 class SnapshotOutput(_Section):

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from daemon.pipeline.faults import FaultStats
+
 RATE_WINDOW_S = 5.0
 LATENCY_SAMPLES = 2048
 
@@ -102,6 +104,7 @@ class Metrics:
         self.sink_dropped: dict[str, int] = {}
         self.model_name = ""
         self.ready = False
+        self.faults = FaultStats()
 
     def add_camera(self, name: str) -> None:
         with self._lock:
@@ -211,6 +214,7 @@ class Metrics:
         """A JSON-serialisable view of every statistic."""
         now = time.monotonic()
         queues = self.queue_stats()
+        faults = self.faults.snapshot()
         with self._lock:
             cameras = {name: self._camera_view(name, c, queues.get(name, (0, 0)), now)
                        for name, c in self.cameras.items()}
@@ -226,6 +230,7 @@ class Metrics:
                            "inference_p50_s": inf50, "inference_p95_s": inf95},
                 "sinks_dropped": dict(self.sink_dropped),
                 "cameras": cameras,
+                "faults": faults,
             }
 
     @staticmethod

@@ -87,15 +87,52 @@ def render(snapshot: Mapping[str, Any]) -> str:
                      [({}, int(bool(snapshot["ready"])))])
     lines += _series("d2stream_uptime_seconds", "gauge", "Seconds since start.",
                      [({}, snapshot["uptime_s"])])
+    if "faults" in snapshot:
+        lines += _fault_lines(snapshot["faults"])
     return "\n".join(lines) + "\n"
 
 
+def _fault_lines(faults: Mapping[str, Any]) -> list[str]:
+    """Series of :class:`~daemon.pipeline.faults.FaultStats` (outputs, outages, refusals)."""
+    sinks: Mapping[str, Mapping[str, Any]] = faults["sinks"]
+    cameras: Mapping[str, Mapping[str, Any]] = faults["cameras"]
+    lines = _series("d2stream_sink_up", "gauge", "1 while the output works (0: disk full...).",
+                    [({"sink": s}, int(bool(v["ok"]))) for s, v in sinks.items()])
+    lines += _series("d2stream_sink_failures_total", "counter", "Times the output started failing.",
+                     [({"sink": s}, v["failures"]) for s, v in sinks.items()])
+    lines += _series("d2stream_sink_stat", "gauge",
+                     "Output counters and levels (backlog, write errors, outbox).",
+                     [({"sink": s, "stat": k}, value) for s, v in sinks.items()
+                      for k, value in v.items() if k not in _SINK_VIEW_KEYS])
+    lines += _series("d2stream_camera_outages_total", "counter", "Times the camera was lost.",
+                     [({"camera": c}, v["outages"]) for c, v in cameras.items()])
+    lines += _series("d2stream_camera_recovery_seconds", "gauge",
+                     "Last camera outage, lost until frames flow again.",
+                     [({"camera": c}, v["last_recovery_s"]) for c, v in cameras.items()])
+    lines += _series("d2stream_frames_rejected_total", "counter",
+                     "Unusable frames refused (corrupt, too large, wrong format).",
+                     [({"camera": c}, v["frames_rejected"]) for c, v in cameras.items()])
+    lines += _series("d2stream_worker_restart_seconds", "gauge",
+                     "Last worker restart, death noticed until the new worker is ready.",
+                     [({}, faults["worker"]["last_restart_s"])])
+    lines += _series("d2stream_http_rejected_total", "counter",
+                     "Live-view requests refused (auth, clients, connections).",
+                     [({"reason": r}, n) for r, n in faults["http"]["rejected"].items()])
+    return lines
+
+
+_SINK_VIEW_KEYS = ("ok", "error", "failing_for_s", "failures")
+
+
 def health(snapshot: Mapping[str, Any]) -> str:
-    """``ok``, ``starting`` (not ready yet) or ``degraded`` (worker down, a camera lost or
-    silent for more than ``STALE_FRAME_S``)."""
+    """``ok``, ``starting`` (not ready yet) or ``degraded`` (worker down, an output failing, a
+    camera lost or silent for more than ``STALE_FRAME_S``)."""
     if not snapshot["ready"]:
         return "starting"
     if not snapshot["worker"]["alive"]:
+        return "degraded"
+    sinks = snapshot.get("faults", {}).get("sinks", {})
+    if any(not values["ok"] for values in sinks.values()):
         return "degraded"
     for values in snapshot["cameras"].values():
         if values["finished"]:

@@ -126,7 +126,7 @@ class Pipeline:
             self.hub.add(camera.name, camera.queue_size, source.lossless)
             self.metrics.add_camera(camera.name)
             self.producers.append(Producer(source, camera.reopen, self.hub, self.metrics,
-                                           self.stop))
+                                           self.stop, max_pixels=camera.max_pixels))
 
     # -- running -------------------------------------------------------------------------------
     def _dispatch_loop(self) -> None:

@@ -270,6 +270,7 @@ class WorkerSupervisor:
         return True
 
     def _restart(self) -> None:
+        noticed = time.monotonic()
         with self._cond:
             proc, conn = self._proc, self._conn
             lost = len(self._inflight)
@@ -291,10 +292,14 @@ class WorkerSupervisor:
                 return
             try:
                 self._spawn_and_wait(restarted=True)
-                return
             except D2StreamError as exc:
                 log.error("worker restart failed: %s", exc)
                 delay = min(max(delay * 2, 0.5), self.config.restart_delay_max_s)
+                continue
+            took = time.monotonic() - noticed
+            self.metrics.faults.worker_restarted(took)
+            log.info("worker restarted in %.1fs", took)
+            return
 
 
 def _kill(proc: Any) -> None:

@@ -11,6 +11,8 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from dataclasses import dataclass
+from typing import Any
 
 from daemon.errors import D2StreamError
 from daemon.pipeline.metrics import Metrics
@@ -82,6 +84,10 @@ class Sink(ABC):
         else:
             self._safely(self.handle, item)
 
+    def keep(self, result: FrameResult) -> Any:
+        """What the queue holds of ``result`` until :meth:`handle` (default: all of it)."""
+        return result
+
     def offer(self, result: FrameResult) -> None:
         """Queue ``result`` without blocking; the oldest queued item goes when full."""
         if not self.wants(result):
@@ -94,7 +100,7 @@ class Sink(ABC):
                 self.dropped += 1
                 if self.metrics is not None:
                     self.metrics.sink_drop(self.name)
-            self._items.append(result)
+            self._items.append(self.keep(result))
             self._cond.notify()
 
     def stop(self, timeout: float) -> None:
@@ -132,8 +138,33 @@ class Sink(ABC):
         finally:
             self._safely(self.close)
 
+    def report_failure(self, error: str) -> None:
+        """The output cannot work right now (disk full...): ``/healthz`` says so; logged once."""
+        if self.metrics.faults.sink_failed(self.name, error):
+            log.error("%s: %s; detection goes on", self.name, error)
+
+    def report_working(self) -> None:
+        """The output works (again); logs the recovery after a failure."""
+        failed_for = self.metrics.faults.sink_recovered(self.name)
+        if failed_for is not None:
+            log.warning("%s: working again after %.1fs", self.name, failed_for)
+
     def _safely(self, func, *args) -> None:  # noqa: ANN001 - internal helper
         try:
             func(*args)
         except Exception:  # one bad item must not end the sink
             log.exception("sink %s: %s failed", self.name, getattr(func, "__name__", func))
+
+
+@dataclass(frozen=True)
+class EventsOnly:
+    """What an output that writes only event messages keeps of a result: no image, so that
+    a slow disk or broker (a full queue) costs kilobytes, not frames."""
+
+    camera: str
+    events: list[Any]
+    counts: dict[str, int] | None = None
+
+    @classmethod
+    def of(cls, result: FrameResult) -> EventsOnly:
+        return cls(result.camera, list(result.events), getattr(result, "counts", None))

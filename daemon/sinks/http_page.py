@@ -30,7 +30,7 @@ _PAGE = """<!doctype html>
 <script>
 async function refresh() {{
   try {{
-    const r = await fetch("healthz", {{cache: "no-store"}});
+    const r = await fetch("healthz{query}", {{cache: "no-store"}});
     const h = await r.json();
     const s = document.getElementById("status");
     s.textContent = h.status; s.className = h.status;
@@ -49,13 +49,17 @@ refresh(); setInterval(refresh, 2000);
 """
 
 _FIGURE = """<figure>
-  <img src="stream/{url}.mjpg" alt="{name} live stream">
+  <img src="stream/{url}.mjpg{query}" alt="{name} live stream">
   <figcaption>{name}</figcaption>
 </figure>"""
 
 
-def index_html(cameras: Sequence[str]) -> str:
-    """The page: one live ``<img>`` per camera and a status line refreshed from ``/healthz``."""
-    figures = "\n".join(_FIGURE.format(url=quote(name), name=html.escape(name))
+def index_html(cameras: Sequence[str], token_query: str = "") -> str:
+    """The page: one live ``<img>`` per camera and a status line refreshed from ``/healthz``.
+
+    ``token_query`` (``token=...``, URL-encoded) is appended to the page's own requests when the
+    page was opened with it (a browser sends basic-auth credentials by itself)."""
+    query = html.escape(f"?{token_query}") if token_query else ""
+    figures = "\n".join(_FIGURE.format(url=quote(name), name=html.escape(name), query=query)
                         for name in cameras)
-    return _PAGE.format(figures=figures)
+    return _PAGE.format(figures=figures, query=query)

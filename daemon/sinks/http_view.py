@@ -8,18 +8,25 @@ Routes (``ThreadingHTTPServer``, 127.0.0.1 by default):
 - ``/healthz``: JSON status (HTTP 200 when ``ok``, 503 otherwise);
 - ``/metrics``: Prometheus text.
 
-Frames are annotated and encoded only while someone watches.
+Frames are annotated and encoded only while someone watches. Every route needs the configured
+credentials (``token`` or ``username``/``password``; required when ``host`` is not a loopback
+address); at most ``max_clients`` streams and ``max_connections`` connections are served at
+once, and a client that does not read for ``client_timeout_s`` is dropped: a slow or stalled
+viewer only ever holds up its own connection, never detection.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import select
+import socket
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 from daemon.config.schema import DrawSection, HttpOutput
 from daemon.pipeline import prometheus
@@ -27,11 +34,14 @@ from daemon.pipeline.metrics import Metrics
 from daemon.pipeline.results import FrameResult
 from daemon.sinks.annotate import annotate, encode_jpeg
 from daemon.sinks.base import OutputError, Sink
+from daemon.sinks.http_guard import BoundedHTTPServer, Credentials, RejectionLog
 from daemon.sinks.http_page import index_html
 
 log = logging.getLogger(__name__)
 
 BOUNDARY = "d2streamframe"
+_SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+                     ("Referrer-Policy", "no-referrer"), ("Cache-Control", "no-store"))
 
 
 @dataclass
@@ -58,7 +68,10 @@ class HttpSink(Sink):
         self.feeds = {name: _Feed() for name in cameras}
         self.feed_cond = threading.Condition()
         self.stopping = threading.Event()
-        self.server: ThreadingHTTPServer | None = None
+        self.credentials = Credentials(config.token, config.username, config.password)
+        self.rejections = RejectionLog(metrics.faults.http_reject)
+        self.stream_clients = 0
+        self.server: BoundedHTTPServer | None = None
         self._serve_thread: threading.Thread | None = None
 
     @property
@@ -66,19 +79,22 @@ class HttpSink(Sink):
         return self.server.server_address[1] if self.server else self.config.port
 
     def open(self) -> None:
-        handler = type("Handler", (_Handler,), {"sink": self})
+        handler = type("Handler", (_Handler,), {"sink": self,
+                                                "timeout": self.config.client_timeout_s})
         try:
-            self.server = ThreadingHTTPServer((self.config.host, self.config.port), handler)
+            self.server = BoundedHTTPServer(
+                (self.config.host, self.config.port), handler, self.config.max_connections,
+                on_busy=lambda client: self.rejections.reject("connections", client))
         except OSError as exc:
             raise OutputError(
                 f"outputs.http.port: cannot listen on {self.config.host}:{self.config.port}: "
                 f"{exc.strerror or exc}") from None
-        self.server.daemon_threads = True
         self._serve_thread = threading.Thread(target=self.server.serve_forever,
                                               kwargs={"poll_interval": 0.2},
                                               name="http-server", daemon=True)
         self._serve_thread.start()
-        log.info("live view on http://%s:%d/", self.config.host, self.port)
+        log.info("live view on http://%s:%d/%s", self.config.host, self.port,
+                 " (credentials required)" if self.credentials.required else "")
 
     def handle(self, result: FrameResult) -> None:
         with self.feed_cond:
@@ -114,9 +130,19 @@ class HttpSink(Sink):
                 self.feed_cond.wait(timeout)
             return feed.jpeg_id, feed.jpeg
 
-    def client(self, camera: str, delta: int) -> None:
+    def add_client(self, camera: str) -> bool:
+        """Count a new stream viewer; ``False`` when ``max_clients`` streams are served."""
         with self.feed_cond:
-            self.feeds[camera].clients += delta
+            if self.stream_clients >= self.config.max_clients:
+                return False
+            self.stream_clients += 1
+            self.feeds[camera].clients += 1
+            return True
+
+    def remove_client(self, camera: str) -> None:
+        with self.feed_cond:
+            self.stream_clients -= 1
+            self.feeds[camera].clients -= 1
 
     def close(self) -> None:
         self.stopping.set()
@@ -138,9 +164,13 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
+        if not self.sink.credentials.allows(self.headers.get("Authorization"), query):
+            self._unauthorized()
+            return
         if path in ("/", "/index.html"):
-            self._send(200, "text/html; charset=utf-8", index_html(self.sink.cameras).encode())
+            page = index_html(self.sink.cameras, token_query=_token_query(query))
+            self._send(200, "text/html; charset=utf-8", page.encode())
         elif path == "/healthz":
             snap = self.sink.metrics.snapshot()
             status = prometheus.health(snap)
@@ -156,13 +186,20 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, "text/plain", b"not found\n")
 
-    def _send(self, code: int, content_type: str, body: bytes) -> None:
+    def _send(self, code: int, content_type: str, body: bytes,
+              extra: tuple[tuple[str, str], ...] = ()) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
+        for key, value in (*_SECURITY_HEADERS, *extra):
+            self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
+
+    def _unauthorized(self) -> None:
+        self.sink.rejections.reject("auth", self.client_address[0])
+        self._send(401, "text/plain", b"credentials required\n",
+                   (("WWW-Authenticate", self.sink.credentials.challenge()),))
 
     def _snapshot(self, camera: str) -> None:
         if camera not in self.sink.feeds:
@@ -179,26 +216,54 @@ class _Handler(BaseHTTPRequestHandler):
         if camera not in sink.feeds:
             self._send(404, "text/plain", b"unknown camera\n")
             return
-        self.close_connection = True
-        self.send_response(200)
-        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        sink.client(camera, +1)
+        if not sink.add_client(camera):
+            sink.rejections.reject("clients", self.client_address[0])
+            self._send(503, "text/plain", b"too many viewers\n", (("Retry-After", "5"),))
+            return
         try:
-            last, _ = sink.encode_latest(camera)
-            last = last - 1 if last else 0
-            while not sink.stopping.is_set():
-                current, data = sink.wait_jpeg(camera, last, timeout=1.0)
-                if data is None or current == last:
-                    continue
-                last = current
-                head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                        f"Content-Length: {len(data)}\r\n\r\n").encode()
-                self.wfile.write(head + data + b"\r\n")
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            self.close_connection = True
+            self.send_response(200)
+            self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+            for key, value in _SECURITY_HEADERS:
+                self.send_header(key, value)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self._stream_frames(camera)
+        except OSError:  # the viewer went away or stopped reading (client_timeout_s)
             pass
         finally:
-            sink.client(camera, -1)
+            sink.remove_client(camera)
+
+    def _stream_frames(self, camera: str) -> None:
+        """Send the newest JPEG each time there is one (a slow viewer skips frames)."""
+        sink = self.sink
+        last, _ = sink.encode_latest(camera)
+        last = last - 1 if last else 0
+        while not sink.stopping.is_set():
+            current, data = sink.wait_jpeg(camera, last, timeout=1.0)
+            if data is None or current == last:
+                if _hung_up(self.connection):  # no frame to send, but the slot is freed
+                    return
+                continue
+            last = current
+            head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                    f"Content-Length: {len(data)}\r\n\r\n").encode()
+            self.wfile.write(head + data + b"\r\n")
+            self.wfile.flush()
+
+
+def _hung_up(sock: socket.socket) -> bool:
+    """Whether the peer closed its side (checked without blocking or consuming data)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except (OSError, ValueError):
+        return True
+
+
+def _token_query(query: str) -> str:
+    """``token=...`` of a request's query (kept for the page's stream and status URLs)."""
+    token = parse_qs(query, max_num_fields=8).get("token")
+    return urlencode({"token": token[0]}) if token else ""

@@ -80,8 +80,14 @@ class JsonlWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._size = os.fstat(self._fd).st_size
 
-    def write_lines(self, lines: Iterable[str]) -> None:
-        """Append complete lines (each without its newline) as one write."""
+    @property
+    def size(self) -> int:
+        """Bytes in the current file."""
+        return self._size
+
+    def write_lines(self, lines: Iterable[str], sync: bool = True) -> None:
+        """Append complete lines (each without its newline) as one write; ``sync=False``
+        skips the fsync policy for this write (the data is synced with a later one)."""
         data = "".join(f"{line}\n" for line in lines).encode("utf-8")
         if not data:
             return
@@ -91,6 +97,8 @@ class JsonlWriter:
             self.rotate()
         self._write_all(data)
         self._dirty = True
+        if not sync:
+            return
         if self.fsync == "always" or (
             self.fsync == "interval"
             and time.monotonic() - self._last_sync >= self.fsync_interval_s
@@ -130,9 +138,19 @@ class JsonlWriter:
         log.info("%s: rotated", self.path)
 
     def close(self) -> None:
+        """fsync and close (the descriptor is closed even when fsync fails, which raises)."""
         if self._fd is None:
             return
-        self._dirty = True
-        self.sync()
-        os.close(self._fd)
-        self._fd = None
+        try:
+            self._dirty = True
+            self.sync()
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+    def close_quietly(self) -> None:
+        """Close after a failure, ignoring further errors (nothing more can be saved)."""
+        try:
+            self.close()
+        except OSError:
+            pass

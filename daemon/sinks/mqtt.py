@@ -1,18 +1,26 @@
 """MQTT sink: events to ``<prefix>/<camera>/events`` (QoS 1), availability with a last will.
 
 Object counts (open events per label) go to ``<prefix>/<camera>/objects`` (JSON) and
-``<prefix>/<camera>/objects/<label>`` (a number), retained, whenever they change.
+``<prefix>/<camera>/objects/<label>`` (a number), retained, whenever they change (the latest
+counts are published again after a reconnection; counts are state, not journaled).
 
 ``<prefix>/availability`` is ``online`` (retained) while connected; the broker publishes the
 last will ``offline`` if the daemon vanishes, and a clean stop publishes ``offline`` itself.
-paho-mqtt reconnects in the background with backoff; events published while the broker is
-away wait in paho's queue (``max_queued``) and are sent after reconnection.
+
+Delivery: every event first goes to the :class:`~daemon.sinks.outbox.Outbox` (a journal on
+disk, ``outputs.mqtt.outbox``), then is published; it leaves the outbox only when the broker
+acknowledged it (PUBACK). While the broker is away, events accumulate in the outbox; after the
+reconnection (paho-mqtt reconnects with backoff) they are published in order, at most
+``inflight`` at a time. After a crash or a power cut, the next start replays what was not
+acknowledged. Delivery is at least once: a subscriber may see a message twice (QoS 1), and
+deduplicates by the event's ``event_id``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections import deque
 from typing import Any
@@ -21,11 +29,14 @@ from daemon.config.errors import ConfigError
 from daemon.config.schema import MqttOutput
 from daemon.pipeline.metrics import Metrics
 from daemon.pipeline.results import FrameResult
-from daemon.sinks.base import Sink
+from daemon.sinks.base import EventsOnly, Sink
+from daemon.sinks.outbox import Message, Outbox, message_key
 
 log = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT_S = 3.0
+#: a broker not reached this long after start counts as a failure in /healthz
+UNREACHABLE_AFTER_S = 10.0
 
 
 def event_topic(prefix: str, camera: str) -> str:
@@ -45,18 +56,32 @@ def availability_topic(prefix: str) -> str:
 
 
 class MqttSink(Sink):
-    """Publishes every event's JSON to the broker of ``outputs.mqtt``."""
+    """Publishes every event's JSON to the broker of ``outputs.mqtt`` through the outbox."""
 
     name = "mqtt"
+    idle_interval = 0.2
 
     def __init__(self, config: MqttOutput, queue_size: int, metrics: Metrics) -> None:
         super().__init__(queue_size, metrics)
         self.config = config
         self.availability = availability_topic(config.topic_prefix)
+        box = config.outbox
+        self.outbox = Outbox(box.path if box.enabled else None, box.max_bytes, box.fsync,
+                             box.fsync_interval_s,
+                             max_messages=None if box.enabled else config.max_queued)
         self._client: Any = None
-        self._mqtt: Any = None
-        self._pending: deque[Any] = deque()
+        self._inflight: dict[int, str] = {}  # paho message id -> outbox key (sink thread only)
+        self._sent: set[str] = set()
+        self._acks: deque[int] = deque()  # filled by paho's thread
+        self._counts: dict[str, dict[str, int]] = {}  # changed per camera, not yet published
+        self._latest_counts: dict[str, dict[str, int]] = {}
+        self._republish = False
         self.connected = False
+        self._connected_once = threading.Event()
+        self._opened_mono = time.monotonic()
+
+    def keep(self, result: FrameResult) -> EventsOnly:
+        return EventsOnly.of(result)
 
     def wants(self, result: FrameResult) -> bool:
         return bool(result.events) or result.counts is not None
@@ -67,7 +92,21 @@ class MqttSink(Sink):
         except ImportError:
             raise ConfigError("paho-mqtt is not installed (pip install 'd2stream[mqtt]')",
                               key="outputs.mqtt.enabled") from None
-        self._mqtt = mqtt
+        self.outbox.open()
+        self._opened_mono = time.monotonic()
+        self._client = self._create_client(mqtt)
+        cfg = self.config
+        try:
+            self._client.connect_async(cfg.host, cfg.port, cfg.keepalive_s)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot use broker {cfg.host}:{cfg.port}: {exc}",
+                              key="outputs.mqtt.host") from None
+        self._client.loop_start()
+        self._report()
+        log.info("MQTT: connecting to %s:%d (topics under %s/)", cfg.host, cfg.port,
+                 cfg.topic_prefix)
+
+    def _create_client(self, mqtt: Any) -> Any:
         cfg = self.config
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
                              protocol=mqtt.MQTTv311, clean_session=True)
@@ -78,69 +117,118 @@ class MqttSink(Sink):
         client.will_set(self.availability, "offline", qos=1, retain=True)
         client.reconnect_delay_set(max(1, round(cfg.reconnect_min_s)),
                                    max(1, round(cfg.reconnect_max_s)))
-        client.max_queued_messages_set(cfg.max_queued)
+        client.max_inflight_messages_set(cfg.inflight)
+        client.max_queued_messages_set(0)  # bounded by the outbox and ``inflight``
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        try:
-            client.connect_async(cfg.host, cfg.port, cfg.keepalive_s)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot use broker {cfg.host}:{cfg.port}: {exc}",
-                              key="outputs.mqtt.host") from None
-        client.loop_start()
-        self._client = client
-        log.info("MQTT: connecting to %s:%d (topics under %s/)", cfg.host, cfg.port,
-                 cfg.topic_prefix)
+        client.on_publish = self._on_publish
+        return client
 
+    # -- paho's thread -------------------------------------------------------------------------
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any,
                     properties: Any = None) -> None:
         if getattr(reason, "is_failure", False):
             log.warning("MQTT: broker refused the connection: %s", reason)
             return
         self.connected = True
+        self._connected_once.set()
         client.publish(self.availability, "online", qos=1, retain=True)
         log.info("MQTT: connected to %s:%d", self.config.host, self.config.port)
+        self._republish = True
+        self._wake()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any,
                        properties: Any = None) -> None:
-        if self.connected:
+        if self.connected and self._client is not None:
             log.warning("MQTT: disconnected (%s); reconnecting", reason)
         self.connected = False
+        self._wake()
 
-    def handle(self, result: FrameResult) -> None:
-        topic = event_topic(self.config.topic_prefix, result.camera)
-        for event in result.events:
-            self._publish(topic, event.json)
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any = None,
+                    properties: Any = None) -> None:
+        self._acks.append(mid)
+        self._wake()
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify()
+
+    # -- sink thread ---------------------------------------------------------------------------
+    def handle(self, result: FrameResult | EventsOnly) -> None:  # type: ignore[override]
+        if result.events:
+            topic = event_topic(self.config.topic_prefix, result.camera)
+            self.outbox.add(Message(message_key(e), topic, e.json) for e in result.events)
         if result.counts is not None:
-            prefix = self.config.topic_prefix
-            self._publish(objects_topic(prefix, result.camera),
-                          json.dumps(result.counts, separators=(",", ":")), retain=True)
-            for label, count in result.counts.items():
-                self._publish(objects_topic(prefix, result.camera, label), str(count),
-                              retain=True)
-        while self._pending and self._pending[0].is_published():
-            self._pending.popleft()
+            self._counts[result.camera] = dict(result.counts)
+            self._latest_counts[result.camera] = dict(result.counts)
+        self._pump()
 
-    def _publish(self, topic: str, payload: str, retain: bool = False) -> None:
-        info = self._client.publish(topic, payload, qos=1, retain=retain)
-        if info.rc == self._mqtt.MQTT_ERR_QUEUE_SIZE:
-            self.metrics.sink_drop(self.name)
-            return
-        self._pending.append(info)
+    def idle(self) -> None:
+        self._pump()
+
+    def _pump(self) -> None:
+        """Record acknowledgements, retry a failed journal, publish pending messages."""
+        while self._acks:
+            key = self._inflight.pop(self._acks.popleft(), None)
+            if key is not None:
+                self._sent.discard(key)
+                self.outbox.ack(key)
+        self.outbox.retry()
+        if self.connected and self._client is not None:
+            self._publish_counts()
+            for message in self.outbox.pending(skip=self._sent):
+                if len(self._inflight) >= self.config.inflight:
+                    break
+                info = self._client.publish(message.topic, message.payload, qos=1)
+                self._inflight[info.mid] = message.key
+                self._sent.add(message.key)
+        self._report()
+
+    def _publish_counts(self) -> None:
+        """The latest object counts (retained), once connected; all of them after a
+        reconnection, so that the broker's retained state is current."""
+        if self._republish:
+            self._republish = False
+            self._counts.update({k: dict(v) for k, v in self._latest_counts.items()})
+        prefix = self.config.topic_prefix
+        for camera, counts in self._counts.items():
+            self._client.publish(objects_topic(prefix, camera),
+                                 json.dumps(counts, separators=(",", ":")), qos=1, retain=True)
+            for label, count in counts.items():
+                self._client.publish(objects_topic(prefix, camera, label), str(count), qos=1,
+                                     retain=True)
+        self._counts.clear()
+
+    def _report(self) -> None:
+        for key, value in self.outbox.view().items():
+            self.metrics.faults.sink_set(self.name, key, value)
+        problem = self.outbox.journal_error
+        if problem is None and not self.connected and (
+                self._connected_once.is_set()
+                or time.monotonic() - self._opened_mono > UNREACHABLE_AFTER_S):
+            problem = (f"broker {self.config.host}:{self.config.port} unreachable; "
+                       f"{len(self.outbox)} event(s) wait in the outbox")
+        if problem is None:
+            self.report_working()
+        else:
+            self.report_failure(problem)
 
     def close(self) -> None:
-        client, self._client = self._client, None
+        client = self._client
         if client is None:
             return
         deadline = time.monotonic() + CLOSE_TIMEOUT_S
+        while self.connected and len(self.outbox) and time.monotonic() < deadline:
+            self._pump()
+            time.sleep(0.02)
         if self.connected:
-            self._pending.append(client.publish(self.availability, "offline", qos=1,
-                                                retain=True))
-        while self.connected and self._pending and time.monotonic() < deadline:
-            if self._pending[0].is_published():
-                self._pending.popleft()
-            else:
+            info = client.publish(self.availability, "offline", qos=1, retain=True)
+            while not info.is_published() and self.connected and time.monotonic() < deadline:
                 time.sleep(0.01)
-        if self._pending:
-            log.warning("MQTT: %d message(s) not acknowledged at stop", len(self._pending))
+        if len(self.outbox):
+            log.warning("MQTT: %d message(s) not acknowledged at stop; kept in the outbox for "
+                        "the next start", len(self.outbox))
+        self._client = None
         client.disconnect()
         client.loop_stop()
+        self.outbox.close()

@@ -2,7 +2,9 @@
 when the event ends, with retention by count, age and disk use.
 
 Files are ``<dir>/<camera>/<event id>.jpg`` (the path every message of the event carries in
-``snapshot``); with ``annotate`` the object's box and ``label score`` are drawn on it.
+``snapshot``); with ``annotate`` the object's box and ``label score`` are drawn on it. A snapshot
+that cannot be written (disk full, read-only folder) is skipped and ``/healthz`` reports the
+failure until a write works again; a partial file is never left behind (``.tmp``, renamed).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -88,11 +91,14 @@ class SnapshotSink(Sink):
             job.path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_bytes(data)
             os.replace(tmp, job.path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
+        except OSError as exc:  # disk full, read-only, folder removed: skip this snapshot
+            _remove_quietly(tmp)
+            self.metrics.faults.sink_add(self.name, "write_errors")
             log.warning("snapshot of event %s not written: %s", job.event_id,
                         exc.strerror or exc)
+            self.report_failure(f"cannot write {job.path.parent}: {exc.strerror or exc}")
             return
+        self.report_working()
         self.written += 1
 
     def idle(self) -> None:
@@ -104,3 +110,10 @@ class SnapshotSink(Sink):
         removed = prune(self.config.dir, self.retention)
         if removed:
             log.debug("snapshots: removed %d old file(s)", len(removed))
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("snapshots: cannot remove %s: %s", path, exc.strerror or exc)

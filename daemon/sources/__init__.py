@@ -26,7 +26,7 @@ def create_source(
     if isinstance(spec, FolderSource):
         from daemon.sources.folder import FolderSource as FolderFrameSource  # noqa: PLC0415
 
-        return FolderFrameSource(camera.name, spec)
+        return FolderFrameSource(camera.name, spec, max_pixels=camera.max_pixels)
     if isinstance(spec, PiCameraSource):
         from daemon.sources.picamera import PiCamera2Source  # noqa: PLC0415
 

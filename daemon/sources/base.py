@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from daemon.errors import D2StreamError
+from daemon.sources.frames import FrameRejected
 
 
 class SourceError(D2StreamError):
@@ -76,11 +78,14 @@ class FrameSource(ABC):
             folders without ``fps``): the producer then blocks on a full queue instead of
             dropping frames.
         pace_fps: when set, the producer paces reads to this rate (files played in real time).
+        on_rejected: where a source that skips unusable images itself reports them.
     """
 
     name: str
     lossless: bool = False
     pace_fps: float | None = None
+    #: set by the producer: told about images a source skipped itself (unreadable files)
+    on_rejected: Callable[[FrameRejected], None] | None = None
 
     @abstractmethod
     def open(self) -> None:

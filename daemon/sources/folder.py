@@ -1,14 +1,20 @@
-"""Image-folder source: the images of a directory in name order, once or in a loop."""
+"""Image-folder source: the images of a directory in name order, once or in a loop.
+
+Files are decoded like ``d2stream predict`` reads them (Pillow, as Detectron2 does: EXIF
+orientation applied; gray, palette, CMYK, alpha and 16-bit images converted to 8-bit BGR). The
+pixel count in the header is checked before decoding, so a decompression bomb costs nothing.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-import cv2
-
 from daemon.config.schema import FolderSource as FolderSourceConfig
+from daemon.errors import InputImageError
+from daemon.inference.image_io import read_image_bgr
 from daemon.sources.base import Captured, FrameSource, SourceError
+from daemon.sources.frames import DEFAULT_MAX_PIXELS, FrameRejected
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +27,11 @@ class FolderSource(FrameSource):
     they are paced like a camera and may be dropped when the model is slower.
     """
 
-    def __init__(self, name: str, config: FolderSourceConfig) -> None:
+    def __init__(self, name: str, config: FolderSourceConfig,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.name = name
         self.config = config
+        self.max_pixels = max_pixels
         self.lossless = config.fps == 0
         self.pace_fps = config.fps or None
         self._files: list[Path] = []
@@ -52,14 +60,25 @@ class FolderSource(FrameSource):
                 self._index = 0
             path = self._files[self._index]
             self._index += 1
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is not None:
+            try:
+                image = read_image_bgr(path, self.max_pixels)
+            except InputImageError as exc:
+                self._skip(path, exc)
+            else:
                 self._delivered += 1
                 t_media = float(self._delivered - 1) if self.lossless else None
                 return Captured(image, t_media=t_media)
-            log.warning("camera %r: skipping unreadable image %s", self.name, path)
             skipped += 1
         raise SourceError(self.name, f"no readable image in {self.config.path}")
+
+    def _skip(self, path: Path, exc: InputImageError) -> None:
+        text = str(exc)
+        reason = "too_large" if "exceeds the limit" in text or "decompression bomb" in text \
+            else "unreadable"
+        if self.on_rejected is not None:
+            self.on_rejected(FrameRejected(reason, f"skipping {exc}"))
+        else:
+            log.warning("camera %r: skipping %s", self.name, exc)
 
     def close(self) -> None:
         self._files = []

@@ -10,6 +10,7 @@ from daemon.config.schema import ReopenSection
 from daemon.pipeline.frame_queue import FrameHub
 from daemon.pipeline.metrics import Metrics
 from daemon.sources.base import Frame, FrameSource, SourceError
+from daemon.sources.frames import DEFAULT_MAX_PIXELS, FrameRejected, usable_frame
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,11 @@ class Producer:
     """Owns one :class:`FrameSource` and the thread that feeds its frames to the hub."""
 
     def __init__(self, source: FrameSource, reopen: ReopenSection, hub: FrameHub,
-                 metrics: Metrics, stop: threading.Event) -> None:
+                 metrics: Metrics, stop: threading.Event,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.source = source
+        self.max_pixels = max_pixels
+        source.on_rejected = self._rejected
         self.name = source.name
         self.reopen = reopen
         self.hub = hub
@@ -105,8 +109,14 @@ class Producer:
             if captured is None:
                 log.info("camera %r: end of stream after %d frames", self.name, self.seq)
                 return
-            frame = Frame.now(self.name, self.seq, captured.image, captured.display,
-                              captured.t_media)
+            try:
+                image = usable_frame(captured.image, self.max_pixels)
+                display = None if captured.display is None else \
+                    usable_frame(captured.display, self.max_pixels)
+            except FrameRejected as exc:
+                self._rejected(exc)
+                continue
+            frame = Frame.now(self.name, self.seq, image, display, captured.t_media)
             self.seq += 1
             self.metrics.frame_captured(self.name, frame.t_mono)
             if not self.hub.put(frame, self.stop):
@@ -124,10 +134,17 @@ class Producer:
             return time.monotonic() - count / fps
         return start
 
+    def _rejected(self, exc: FrameRejected) -> None:
+        """An unusable frame: counted, logged (the first ten, then one in a hundred), skipped."""
+        count = self.metrics.faults.frame_rejected(self.name, exc.reason)
+        if count <= 10 or count % 100 == 0:
+            log.warning("camera %r: frame refused (%d so far): %s", self.name, count, exc)
+
     def _lost(self, exc: BaseException) -> None:
         message = str(exc) if isinstance(exc, SourceError) else f"camera {self.name!r}: {exc}"
         log.warning("%s; reopening", message)
         self.metrics.set_connected(self.name, False)
+        self.metrics.faults.camera_lost(self.name)
         self.source.close()
 
     def _reopen_loop(self, first: bool) -> bool:
@@ -146,8 +163,10 @@ class Producer:
                 continue
             if not first:
                 self.metrics.source_reopened(self.name)
+            outage = self.metrics.faults.camera_recovered(self.name)
             self.metrics.set_connected(self.name, True)
-            log.info("camera %r: %s %s", self.name, self.source.describe(),
-                     "opened" if first else "reopened")
+            after = f" after {outage:.1f}s" if outage is not None else ""
+            log.info("camera %r: %s %s%s", self.name, self.source.describe(),
+                     "opened" if first else "reopened", after)
             return True
         return False
