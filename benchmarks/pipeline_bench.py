@@ -55,6 +55,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3,
                         help="alternate daemon and bare runs this many times; medians are "
                              "reported (3), which evens out a busy machine")
+    parser.add_argument("--depth", default="1,2", help="worker.pipeline_depth values to "
+                        "compare, comma-separated (1,2)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     parser.add_argument("--bare-loop", nargs=2, metavar=("MODEL", "VIDEO"),
                         help=argparse.SUPPRESS)  # internal: one bare run in a fresh process
@@ -69,8 +71,8 @@ def export_demo(fixtures: Path, out: Path) -> Path:
                         class_names=["square", "circle", "triangle"], model_name=DEMO)
 
 
-def run_daemon(model: Path, video: Path, workdir: Path, threads: int, fps: float
-               ) -> dict[str, Any]:
+def run_daemon(model: Path, video: Path, workdir: Path, threads: int, fps: float,
+               depth: int = 1) -> dict[str, Any]:
     """``d2stream run`` on the video; returns its final stats and the events."""
     source = {"type": "opencv", "url": str(video), "realtime": fps > 0}
     config = {
@@ -79,7 +81,7 @@ def run_daemon(model: Path, video: Path, workdir: Path, threads: int, fps: float
         # every frame to the model, like the bare loop (events_bench.py measures the gating)
         "detect": {"fps": 0}, "motion": {"enabled": False},
         "outputs": {"event_log": {"path": str(workdir / "events.jsonl"), "fsync": "never"}},
-        "log_level": "warning",
+        "log_level": "warning", "worker": {"pipeline_depth": depth},
     }
     (workdir / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     stats_path = workdir / "stats.json"
@@ -152,7 +154,8 @@ def print_report(result: dict[str, Any]) -> None:
     runs = ", ".join(f"{d:.2f}/{b:.2f}" for d, b in
                      zip(result["daemon_fps_runs"], result["bare_fps_runs"], strict=True))
     print(f"pipeline benchmark: {result['frames']} frames {result['size']}, "
-          f"{result['threads']} threads, {result['mode']}, {result['repeat']} runs each")
+          f"{result['threads']} threads, {result['mode']}, {result['repeat']} runs each, "
+          f"worker.pipeline_depth {result['pipeline_depth']}")
     print(f"  daemon      {result['daemon_fps']:7.2f} frames/s (median)")
     print(f"  bare loop   {result['bare_fps']:7.2f} frames/s (median)")
     print(f"  ratio       {result['ratio']:7.3f}   (target >= 0.95; daemon/bare per run: {runs})")
@@ -177,16 +180,22 @@ def main() -> int:
         model = args.model or export_demo(args.fixtures, workdir / "demo.onnx")
         video = workdir / "bench.avi"
         write_demo_video(video, args.frames, size, fps=args.fps or 10.0, seed=1)
-        daemons, bares = [], []
-        for i in range(args.repeat):
-            run_dir = workdir / f"run{i}"
-            run_dir.mkdir()
-            daemons.append(run_daemon(model.resolve(), video, run_dir, args.threads, args.fps))
+        depths = [int(d) for d in str(args.depth).split(",") if d]
+        daemons: dict[int, list[dict[str, Any]]] = {d: [] for d in depths}
+        bares = []
+        for i in range(args.repeat):  # interleaved: every variant sees the same machine
+            for depth in depths:
+                run_dir = workdir / f"run{i}-depth{depth}"
+                run_dir.mkdir()
+                daemons[depth].append(run_daemon(model.resolve(), video, run_dir, args.threads,
+                                                 args.fps, depth))
             bares.append(bare_loop(model, video, args.threads))
-        result = report(daemons, bares, args)
-    print_report(result)
+        results = {d: report(daemons[d], bares, args) | {"pipeline_depth": d} for d in depths}
+    for result in results.values():
+        print_report(result)
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2), encoding="utf-8")
+        out = results[depths[0]] | {"by_depth": {str(d): r for d, r in results.items()}}
+        args.json.write_text(json.dumps(out, indent=2), encoding="utf-8")
     return 0
 
 

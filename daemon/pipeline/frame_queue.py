@@ -5,9 +5,11 @@ and the consumer always takes the NEWEST frame (older ones still queued are drop
 no frame waits for more than the inference in progress. A lossless source (a file read as fast
 as the model goes) blocks its producer instead, and the consumer takes frames in order.
 
-A camera can be *held* (:meth:`FrameHub.hold`) while one of its frames is being inferred: its
-next frame is handed out only after :meth:`FrameHub.release`, so that the event stage sees each
-camera's frames one at a time, in order.
+A camera is *held* (:meth:`FrameHub.hold`) for each of its frames being inferred: while
+``in_flight_per_camera`` of them are (1 by default), its next frame is handed out only after a
+:meth:`FrameHub.release`. With 1, the next frame is chosen when the previous result is in, so it
+is the freshest one and the gate decides with the tracker up to date; with more, the worker gets
+the next frame before the previous result has gone through the event stage.
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ class FrameQueue:
 class FrameHub:
     """The queues of all cameras, with one condition shared by producers and the consumer."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_flight_per_camera: int = 1) -> None:
         self._cond = threading.Condition()
         self._queues: dict[str, FrameQueue] = {}
         self._order: list[str] = []
         self._next = 0
-        self._held: set[str] = set()
+        self._held: dict[str, int] = {}
+        self._limit = max(1, in_flight_per_camera)
 
     def add(self, camera: str, maxsize: int, lossless: bool) -> None:
         """Register a camera's queue of at most ``maxsize`` frames."""
@@ -83,17 +86,20 @@ class FrameHub:
             return self._available_locked()
 
     def _available_locked(self) -> bool:
-        return any(q.items for name, q in self._queues.items() if name not in self._held)
+        return any(q.items for name, q in self._queues.items() if not self._blocked(name))
+
+    def _blocked(self, camera: str) -> bool:
+        return self._held.get(camera, 0) >= self._limit
 
     def hold(self, camera: str) -> None:
-        """Hand out no frame of ``camera`` until :meth:`release`."""
+        """One more frame of ``camera`` in flight (none handed out while at the limit)."""
         with self._cond:
-            self._held.add(camera)
+            self._held[camera] = self._held.get(camera, 0) + 1
 
     def release(self, camera: str) -> None:
-        """Undo :meth:`hold` (and wake the consumer)."""
+        """Undo one :meth:`hold` (and wake the consumer)."""
         with self._cond:
-            self._held.discard(camera)
+            self._held[camera] = max(0, self._held.get(camera, 0) - 1)
             self._cond.notify_all()
 
     def take_nowait(self) -> Frame | None:
@@ -121,7 +127,7 @@ class FrameHub:
         n = len(self._order)
         for i in range(n):
             queue = self._queues[self._order[(self._next + i) % n]]
-            if not queue.items or queue.camera in self._held:
+            if not queue.items or self._blocked(queue.camera):
                 continue
             self._next = (self._next + i + 1) % n
             if queue.lossless:

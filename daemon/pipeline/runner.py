@@ -3,8 +3,9 @@
 Each frame taken from a camera's queue first meets the event stage (:mod:`daemon.events`):
 motion gating and ``detect.fps`` decide whether the model sees it. Skipped frames go straight
 to the sinks (they may still end events); inferred ones come back with their prediction, which
-the tracker turns into event messages. While a camera's frame is being inferred the camera is
-held, so its frames reach the event stage one at a time, in order.
+the tracker turns into event messages. At most ``worker.pipeline_depth`` frames of a camera are
+in flight at once, and :class:`~daemon.pipeline.ordering.InOrderDelivery` hands each camera's
+frames to the event stage and the sinks one at a time, in capture order.
 
 :class:`Pipeline` wires the stages together, runs until stopped (SIGTERM, ``q`` in the preview)
 or until every finite source has ended, and shuts down in order: sources closed, queued frames
@@ -25,6 +26,7 @@ from daemon.events.lifecycle import EventBatch
 from daemon.events.stage import CameraEvents, EventStage
 from daemon.pipeline.frame_queue import FrameHub
 from daemon.pipeline.metrics import Metrics, peak_rss_kb
+from daemon.pipeline.ordering import InOrderDelivery, Outcome
 from daemon.pipeline.results import FrameResult, ModelInfo
 from daemon.pipeline.supervisor import WorkerResult, WorkerSupervisor
 from daemon.pipeline.worker import WorkerSpec
@@ -55,7 +57,8 @@ class Pipeline:
         self.extra_sinks = list(extra_sinks or [])
         self.stop = stop or threading.Event()
         self.notifier = notifier or Notifier()
-        self.hub = FrameHub()
+        self.hub = FrameHub(in_flight_per_camera=config.worker.pipeline_depth)
+        self.ordering = InOrderDelivery(self._deliver_in_order)
         self.metrics = Metrics(self.hub.stats)
         self.finished = threading.Event()
         self.model: ModelInfo | None = None
@@ -149,17 +152,30 @@ class Pipeline:
             frame = self.hub.take_nowait()
             if frame is None:
                 return None
-            camera = self.stage[frame.camera]
             try:
-                infer = camera.should_infer(frame)
-                if not infer:
-                    self._deliver_skipped(camera, frame)
+                infer = self.stage[frame.camera].should_infer(frame)
             except Exception:  # a bug in the event stage must not stop the pipeline
                 log.exception("camera %r frame %d: event stage failed", frame.camera, frame.seq)
                 infer = True
-            if infer:
-                self.hub.hold(frame.camera)
-                return frame
+            if not infer:
+                self.ordering.skipped(frame)  # delivered after the frames before it
+                continue
+            self.hub.hold(frame.camera)
+            self.ordering.expect(frame)
+            return frame
+
+    def _deliver_in_order(self, outcome: Outcome, frame: Frame, payload: object) -> None:
+        """Event stage and sinks for one frame, called in each camera's capture order."""
+        assert self.stage is not None and self.model is not None
+        camera = self.stage[frame.camera]
+        if outcome is Outcome.SKIPPED:
+            self._deliver_skipped(camera, frame)
+            return
+        worker_result: WorkerResult = payload  # type: ignore[assignment]
+        result = FrameResult(frame, worker_result.prediction, self.model,
+                             worker_result.inference_s, worker_result.done_mono,
+                             fps=self.metrics.camera_fps(frame.camera, worker_result.done_mono))
+        self._deliver(result, camera.inferred(frame, worker_result.prediction))
 
     def _deliver_skipped(self, camera: CameraEvents, frame: Frame) -> None:
         assert self.model is not None
@@ -177,23 +193,21 @@ class Pipeline:
             sink.offer(result)
 
     def _on_result(self, worker_result: WorkerResult) -> None:
-        assert self.stage is not None and self.model is not None
         frame, done = worker_result.frame, worker_result.done_mono
         try:
             self.metrics.frame_processed(frame.camera, done - frame.t_mono,
                                          worker_result.inference_s, done)
-            result = FrameResult(frame, worker_result.prediction, self.model,
-                                 worker_result.inference_s, done,
-                                 fps=self.metrics.camera_fps(frame.camera, done))
-            self._deliver(result, self.stage[frame.camera].inferred(frame,
-                                                                    worker_result.prediction))
+            self.ordering.done(frame, Outcome.INFERRED, worker_result)
         finally:
             self.hub.release(frame.camera)
         if self.supervisor is not None and not self.stop.is_set():
             self.supervisor.submit_next(self._take)  # the camera's next frame, if any
 
     def _on_lost(self, frame: Frame) -> None:
-        self.hub.release(frame.camera)
+        try:
+            self.ordering.done(frame, Outcome.LOST)  # later frames need not wait for it
+        finally:
+            self.hub.release(frame.camera)
 
     def _main_loop(self) -> None:
         monitor = ServiceMonitor(self.notifier, self.metrics, self.config.service.status_interval_s,

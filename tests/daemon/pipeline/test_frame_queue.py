@@ -120,3 +120,18 @@ def test_a_held_camera_hands_out_nothing_until_released() -> None:
     assert woke.is_set()
     taken = hub.take_nowait()
     assert taken is not None and (taken.camera, taken.seq) == ("a", 0)
+
+
+def test_a_camera_gets_up_to_its_in_flight_limit() -> None:
+    hub = FrameHub(in_flight_per_camera=2)
+    hub.add("cam", 5, lossless=True)
+    for i in range(4):
+        hub.put(frame("cam", i))
+    taken = []
+    while (f := hub.take_nowait()) is not None:
+        hub.hold("cam")
+        taken.append(f.seq)
+    assert taken == [0, 1]  # two in flight: the third waits
+    hub.release("cam")
+    assert hub.wait_frame(0.01)
+    assert hub.take_nowait().seq == 2

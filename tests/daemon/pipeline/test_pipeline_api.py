@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from daemon.config import parse_config
 from daemon.inference.instances import Instances
@@ -31,8 +32,11 @@ class Collect(Sink):
         self.closed = True
 
 
+@pytest.mark.parametrize("depth", [1, 2])
 def test_pipeline_hands_every_result_to_a_custom_sink(demo_model: Path, demo_video,  # noqa: ANN001
-                                                      tmp_path: Path) -> None:
+                                                      tmp_path: Path, depth: int) -> None:
+    """Every frame in capture order per camera, at ``worker.pipeline_depth`` 1 and 2 (2: the
+    worker gets a camera's next frame before the previous result went through the events)."""
     import yaml
 
     video, truth = demo_video(6, seed=7)
@@ -44,7 +48,9 @@ def test_pipeline_hands_every_result_to_a_custom_sink(demo_model: Path, demo_vid
     cap.release()
     cameras = [{"name": "cam", "source": {"type": "opencv", "url": str(video), "realtime": False}},
                {"name": "stills", "source": {"type": "folder", "path": str(folder)}}]
-    text = yaml.safe_dump(daemon_config(demo_model, video, cameras=cameras))
+    config_dict = daemon_config(demo_model, video, cameras=cameras)
+    config_dict["worker"] = {**config_dict.get("worker", {}), "pipeline_depth": depth}
+    text = yaml.safe_dump(config_dict)
     config = parse_config(text, base_dir=tmp_path, env={})
     sink = Collect()
     pipeline = Pipeline(config, stop=threading.Event(), extra_sinks=[sink])
