@@ -63,7 +63,9 @@ def test_pipeline_hands_every_result_to_a_custom_sink(demo_model: Path, demo_vid
     # the cameras take turns at the model: the stills are not left to the end (the video's
     # frames that detect.fps keeps from the model are delivered as they are taken)
     inferred = [r.camera for r in sink.results if r.inferred]
-    assert inferred.count("stills") == 3 and "stills" in inferred[:2] and "cam" in inferred[:2]
+    # (with depth 2 a camera may have two frames in flight before the other one has any queued)
+    assert inferred.count("stills") == 3
+    assert "stills" in inferred[:depth + 1] and "cam" in inferred[:depth + 1]
     first = next(r for r in sink.results if r.camera == "cam" and r.inferred)
     assert first.model.class_names == ["square", "circle", "triangle"]
     assert first.latency_s > first.inference_s > 0
