@@ -46,6 +46,11 @@ def fixtures_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def fixtures() -> Path:
+    return require_fixtures()
+
+
+@pytest.fixture(scope="session")
 def export_fixture_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """``export_fixture_model(name, weights="model_final.pth")`` -> exported ``.onnx`` (cached)."""
     cache: dict[tuple[str, str], Path] = {}
@@ -68,3 +73,10 @@ def export_fixture_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[.
         return cache[key]
 
     return export
+
+
+@pytest.fixture(scope="session")
+def exported(export_fixture_model: Callable[..., Path]) -> Callable[[str], Path]:
+    """``exported(name)`` -> the fixture model ``name`` exported from its ``.pth`` (the same
+    session cache as :func:`export_fixture_model`)."""
+    return export_fixture_model

@@ -17,11 +17,6 @@ def fixtures_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def fixtures() -> Path:
-    return fixtures_path()
-
-
-@pytest.fixture(scope="session")
 def shapes_val(fixtures: Path) -> Path:
     return fixtures / "shapes_val"
 
