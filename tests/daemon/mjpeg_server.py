@@ -11,6 +11,24 @@ import cv2
 from daemon.sources.synthetic import ShapeScene
 
 
+def encode_jpeg(image) -> bytes:  # noqa: ANN001 - (H, W, 3) uint8 BGR
+    return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+def start_mjpeg_stream(handler: BaseHTTPRequestHandler) -> None:
+    """Answer a GET with the headers of a ``multipart/x-mixed-replace`` JPEG stream."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+    handler.end_headers()
+
+
+def write_mjpeg_part(handler: BaseHTTPRequestHandler, data: bytes) -> None:
+    """Send one JPEG of the stream started by :func:`start_mjpeg_stream`."""
+    handler.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
+                        + f"Content-Length: {len(data)}\r\n\r\n".encode() + data + b"\r\n")
+    handler.wfile.flush()
+
+
 class MjpegCamera:
     """Serves ``/cam.mjpg``; each connection gets ``per_connection`` frames, then is closed.
 
@@ -39,7 +57,7 @@ class MjpegCamera:
             image, _ = self.scene.render()
             self.scene.step()
             self.frames_sent += 1
-        return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+        return encode_jpeg(image)
 
     def __enter__(self) -> MjpegCamera:
         self._thread.start()
@@ -60,16 +78,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         cam = self.camera
         cam.connections += 1
-        self.send_response(200)
-        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-        self.end_headers()
+        start_mjpeg_stream(self)
         try:
             for _ in range(cam.per_connection):
-                data = cam.next_jpeg()
-                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
-                                 + f"Content-Length: {len(data)}\r\n\r\n".encode() + data
-                                 + b"\r\n")
-                self.wfile.flush()
+                write_mjpeg_part(self, cam.next_jpeg())
                 time.sleep(1.0 / cam.fps)
         except (BrokenPipeError, ConnectionResetError):
             pass

@@ -27,6 +27,7 @@ from tests.daemon.daemon_helpers import (
     subprocess_env,
     wait_until,
 )
+from tests.daemon.mjpeg_server import encode_jpeg, start_mjpeg_stream, write_mjpeg_part
 
 
 def health(port: int, token: str | None = None) -> dict[str, Any]:
@@ -223,12 +224,10 @@ class FlakyCamera:
         return f"http://127.0.0.1:{self.port}/cam.mjpg"
 
     def jpeg(self) -> bytes:
-        import cv2  # noqa: PLC0415
-
         with self._lock:
             image, _ = self.scene.render()
             self.scene.step()
-        return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+        return encode_jpeg(image)
 
     def plug(self) -> None:
         from http.server import ThreadingHTTPServer  # noqa: PLC0415
@@ -258,16 +257,10 @@ class _FlakyHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         cam = self.camera
         cam.connections += 1
-        self.send_response(200)
-        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-        self.end_headers()
+        start_mjpeg_stream(self)
         try:
             while cam.plugged.is_set():
-                data = cam.jpeg()
-                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
-                                 + f"Content-Length: {len(data)}\r\n\r\n".encode() + data
-                                 + b"\r\n")
-                self.wfile.flush()
+                write_mjpeg_part(self, cam.jpeg())
                 time.sleep(1.0 / cam.fps)
         except OSError:
             pass
