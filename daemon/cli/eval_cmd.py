@@ -7,8 +7,6 @@ import json
 import logging
 from pathlib import Path
 
-from daemon.errors import D2StreamError
-
 logger = logging.getLogger(__name__)
 
 
@@ -33,14 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except D2StreamError as exc:
-        logger.error("%s", exc)
-        return exc.exit_code
-
-
-def _run(args: argparse.Namespace) -> int:
     from daemon.evaluation.runner import evaluate_predictions  # noqa: PLC0415
     from daemon.inference.predictor import Predictor  # noqa: PLC0415
 

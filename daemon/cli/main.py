@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from daemon import __version__
+from daemon.errors import D2StreamError
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -73,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv[idx + 1 :])
     try:
         return int(module.run(args))  # type: ignore[attr-defined]
+    except D2StreamError as exc:  # a user-facing error a command let through: one line
+        logging.getLogger(module.__name__).error("%s", exc)
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
 

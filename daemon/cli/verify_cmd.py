@@ -12,8 +12,6 @@ import argparse
 import logging
 from pathlib import Path
 
-from daemon.errors import D2StreamError
-
 logger = logging.getLogger(__name__)
 
 
@@ -32,14 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except D2StreamError as exc:
-        logger.error("%s", exc)
-        return exc.exit_code
-
-
-def _run(args: argparse.Namespace) -> int:
     from daemon.evaluation.parity import Tolerances, compare_many  # noqa: PLC0415
     from daemon.evaluation.reference import load_reference, require_reference  # noqa: PLC0415
     from daemon.evaluation.runner import collect_images, read_image  # noqa: PLC0415
