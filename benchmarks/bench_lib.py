@@ -7,6 +7,7 @@ their best run; the load average before and after is printed with every table.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -16,8 +17,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from daemon.perf.cpu import CpuPeak
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -128,12 +133,19 @@ def load_average() -> str:
         return "n/a"
 
 
+@functools.cache
+def cpu_peak() -> CpuPeak:
+    """This machine's peak, its clock measured once per benchmark run (every section and the
+    machine line then quote the same figure)."""
+    from daemon.perf.cpu import machine_cpu_peak
+
+    return machine_cpu_peak()
+
+
 def machine_description() -> dict[str, str]:
     import onnxruntime as ort
 
-    from daemon.perf.cpu import machine_cpu_peak
-
-    peak = machine_cpu_peak()
+    peak = cpu_peak()
     info = {"cpu": peak.describe(), "python": platform.python_version(),
             "onnxruntime": ort.__version__, "numpy": np.__version__,
             "kernel": platform.release(), "load_average": load_average()}

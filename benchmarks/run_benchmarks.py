@@ -30,6 +30,7 @@ from benchmarks import sections_extra
 from benchmarks.bench_lib import (
     SIZES,
     ZOO,
+    cpu_peak,
     end_to_end_run,
     graph_run,
     interleaved,
@@ -55,9 +56,9 @@ def count_model_flops(path, size: str) -> Any:
 def latency(args: argparse.Namespace, out: dict[str, Any]) -> None:
     """fp32 latency vs the FLOP floor at theoretical peak, and vs a measured matmul."""
     from daemon.inference.predictor import Predictor
-    from daemon.perf.cpu import machine_cpu_peak, matmul_gflops
+    from daemon.perf.cpu import matmul_gflops
 
-    peak = machine_cpu_peak()
+    peak = cpu_peak()
     print(f"\n== fp32 latency vs FLOP floor ({peak.describe()})")
     rows = []
     for short in args.models:
