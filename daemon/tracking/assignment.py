@@ -65,15 +65,51 @@ def linear_assignment(cost: np.ndarray) -> list[tuple[int, int]]:
 
 def match_by_iou(iou: np.ndarray, threshold: float) -> list[tuple[int, int]]:
     """Pairs ``(row, col)`` with IoU >= ``threshold``: as many pairs as possible, and among
-    those the largest total IoU (pairs below the threshold are never made)."""
+    those the largest total IoU (pairs below the threshold are never made); sorted by row.
+
+    Rows and columns linked by no allowed pair cannot affect each other, so each connected
+    group of allowed pairs is solved on its own: a track overlapping a single detection (the
+    common case) is paired directly, and the assignment runs only on the crowded groups.
+    """
     iou = np.asarray(iou, np.float64)
     if iou.size == 0:
         return []
     allowed = iou >= threshold
-    if not allowed.any():
-        return []
-    # Forbidden pairs cost more than any set of allowed ones, so they are taken only when a row
-    # has nothing else, and are then dropped.
-    penalty = float(min(iou.shape)) + 1.0
-    cost = np.where(allowed, 1.0 - iou, penalty)
-    return [(i, j) for i, j in linear_assignment(cost) if allowed[i, j]]
+    pairs: list[tuple[int, int]] = []
+    for rows, cols in _connected_groups(allowed):
+        if rows.size == 1 and cols.size == 1:
+            pairs.append((int(rows[0]), int(cols[0])))
+            continue
+        sub_iou, sub_allowed = iou[np.ix_(rows, cols)], allowed[np.ix_(rows, cols)]
+        # Forbidden pairs cost more than any set of allowed ones, so they are taken only when
+        # a row has nothing else, and are then dropped.
+        penalty = float(min(sub_iou.shape)) + 1.0
+        cost = np.where(sub_allowed, 1.0 - sub_iou, penalty)
+        pairs += [(int(rows[i]), int(cols[j])) for i, j in linear_assignment(cost)
+                  if sub_allowed[i, j]]
+    return sorted(pairs)
+
+
+def _connected_groups(allowed: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The connected components of the bipartite graph of ``allowed`` ``(n, m)`` pairs, as
+    ``(rows, cols)`` index arrays (rows and columns without any allowed pair are left out)."""
+    n = allowed.shape[0]
+    edge_rows, edge_cols = np.nonzero(allowed)
+    parent = list(range(n + allowed.shape[1]))  # union-find: rows 0..n-1, columns n..
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for r, c in zip(edge_rows.tolist(), edge_cols.tolist(), strict=True):
+        a, b = root(r), root(n + c)
+        if a != b:
+            parent[b] = a
+    groups: dict[int, tuple[list[int], list[int]]] = {}
+    for r in np.unique(edge_rows).tolist():
+        groups.setdefault(root(r), ([], []))[0].append(r)
+    for c in np.unique(edge_cols).tolist():
+        groups.setdefault(root(n + c), ([], []))[1].append(c)
+    return [(np.array(rows), np.array(cols)) for rows, cols in groups.values()]

@@ -40,9 +40,8 @@ def suppress_duplicates(boxes: np.ndarray, scores: np.ndarray, threshold: float)
     order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
     if threshold <= 0 or order.size < 2:
         return order
-    overlaps = iou_matrix(boxes, boxes)
-    kept: list[int] = []
-    for i in order:
-        if all(overlaps[i, k] <= threshold for k in kept):
-            kept.append(int(i))
-    return np.asarray(kept, np.int64)
+    overlaps = iou_matrix(boxes, boxes) > threshold
+    kept = np.zeros(order.size, bool)
+    for i in order:  # a box goes when it overlaps any box kept before it
+        kept[i] = not (overlaps[i] & kept).any()
+    return order[kept[order]]

@@ -61,3 +61,24 @@ def test_class_agnostic_suppression_keeps_the_best_of_overlapping_labels() -> No
     scores = np.array([0.6, 0.9, 0.7])
     assert suppress_duplicates(boxes, scores, 0.7).tolist() == [1, 2]
     assert sorted(suppress_duplicates(boxes, scores, 0.0).tolist()) == [0, 1, 2]  # off
+
+
+def global_match(iou: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """One assignment over the whole matrix (what the grouped matcher must equal in value)."""
+    allowed = iou >= threshold
+    cost = np.where(allowed, 1.0 - iou, float(min(iou.shape)) + 1.0)
+    return [(i, j) for i, j in linear_assignment(cost) if allowed[i, j]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.tuples(st.integers(1, 12), st.integers(1, 12)).flatmap(
+    lambda s: arrays(np.float64, s, elements=st.sampled_from([0.0, 0.0, 0.0, 0.2, 0.35, 0.5,
+                                                              0.6, 0.75, 0.9, 1.0]))))
+def test_grouped_matching_equals_one_global_assignment(iou: np.ndarray) -> None:
+    """Sparse overlaps, ties included: solving each connected group alone makes as many pairs
+    and the same total IoU as one assignment over everything, one-to-one and sorted."""
+    got, ref = match_by_iou(iou, 0.3), global_match(iou, 0.3)
+    assert len(got) == len(ref)
+    assert sum(iou[i, j] for i, j in got) == pytest.approx(sum(iou[i, j] for i, j in ref))
+    assert len({i for i, _ in got}) == len({j for _, j in got}) == len(got)
+    assert got == sorted(got) and all(iou[i, j] >= 0.3 for i, j in got)
