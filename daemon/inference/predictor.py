@@ -114,15 +114,19 @@ class Predictor:
         min_size / max_size: override the export's INPUT.MIN_SIZE_TEST / MAX_SIZE_TEST.
         backend: ``onnxruntime`` (default) or ``openvino`` (see :mod:`daemon.inference.backends`).
         optimized_cache: ONNX Runtime: folder caching the optimised graph (faster cold start).
+        spin_wait: ONNX Runtime: inference threads busy-wait between runs (see
+            :class:`~daemon.inference.backends.base.BackendOptions`).
     """
 
     def __init__(self, model_path: str | os.PathLike, num_threads: int | None = None,
                  min_size: int | None = None, max_size: int | None = None,
-                 backend: str = DEFAULT_BACKEND, optimized_cache: str | None = None) -> None:
+                 backend: str = DEFAULT_BACKEND, optimized_cache: str | None = None,
+                 spin_wait: bool = True) -> None:
         path = Path(model_path)
         if not path.is_file():
             raise ModelError(f"model file not found: {path}")
-        self.backend = create_backend(backend, path, BackendOptions(num_threads, optimized_cache))
+        options = BackendOptions(num_threads, optimized_cache, spin_wait)
+        self.backend = create_backend(backend, path, options)
         self.metadata = ModelMetadata.from_props(self.backend.metadata_props, str(path))
         self.path = path
         self.min_size = int(min_size or self.metadata.min_size_test)

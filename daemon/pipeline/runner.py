@@ -18,6 +18,7 @@ import logging
 import resource
 import threading
 import time
+from pathlib import Path
 
 from daemon.config.errors import ConfigError
 from daemon.config.schema import DaemonConfig
@@ -93,9 +94,7 @@ class Pipeline:
             model_path = resolve_model(cfg.model.path)
         except D2StreamError as exc:
             raise ConfigError(str(exc), key="model.path") from None
-        spec = WorkerSpec(str(model_path), cfg.model.num_threads, cfg.model.min_score,
-                          logging.getLogger().getEffectiveLevel(), backend=cfg.model.backend,
-                          optimized_cache=_optional_str(cfg.model.optimized_cache))
+        spec = worker_spec(cfg, model_path)
         self.supervisor = WorkerSupervisor(spec, cfg.worker, self.metrics, self._on_result,
                                            next_frame=self._take, on_lost=self._on_lost)
         try:
@@ -272,6 +271,15 @@ class Pipeline:
         log.info("stopped: worker restarts %d, frames lost %d, queued frames dropped at stop %d, "
                  "uptime %.1fs", worker["restarts"], worker["frames_lost"], dropped_at_stop,
                  time.monotonic() - self.metrics.started_mono)
+
+
+def worker_spec(config: DaemonConfig, model_path: Path) -> WorkerSpec:
+    """What the worker process is started with, from the ``model`` section."""
+    model = config.model
+    return WorkerSpec(str(model_path), model.num_threads, model.min_score,
+                      logging.getLogger().getEffectiveLevel(), backend=model.backend,
+                      optimized_cache=_optional_str(model.optimized_cache),
+                      spin_wait=model.spin_wait)
 
 
 def _optional_str(path: object) -> str | None:

@@ -44,6 +44,7 @@ class WorkerSpec:
     log_level: int = logging.INFO
     backend: str = "onnxruntime"
     optimized_cache: str | None = None
+    spin_wait: bool = False
 
 
 def pack_prediction(prediction: Any, min_score: float) -> dict[str, Any]:
@@ -80,7 +81,8 @@ def _load(conn: Connection, spec: WorkerSpec) -> Any | None:
         from daemon.inference.predictor import Predictor  # noqa: PLC0415 - heavy, worker only
 
         predictor = Predictor(spec.model_path, num_threads=spec.num_threads,
-                              backend=spec.backend, optimized_cache=spec.optimized_cache)
+                              backend=spec.backend, optimized_cache=spec.optimized_cache,
+                              spin_wait=spec.spin_wait)
     except Exception as exc:  # reported to the parent, which decides what to do
         conn.send(("error", type(exc).__name__, str(exc)))
         return None

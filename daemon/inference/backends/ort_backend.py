@@ -6,6 +6,9 @@ Options and why (measured with ``benchmarks/ort_options.py``; figures in README)
   layout transformer that runs convolutions on channel-blocked tensors.
 - ``intra_op_num_threads`` = the requested count (default: one per physical core) and one
   inter-op thread: the graph is a single chain, so parallelism belongs inside the kernels.
+- spinning worker threads (``session.intra_op.allow_spinning``) unless ``spin_wait`` is off:
+  fastest for a loop that only infers; the daemon turns it off (``model.spin_wait``) so that
+  its own threads get a core the moment a run ends instead of waiting out the spin.
 - denormals are NOT flushed to zero (``session.set_denormal_as_zero``): ONNX Runtime would set
   the flush-to-zero mode of the calling thread too, changing float behaviour of the whole process
   (numpy post-processing included), for no measurable gain on these graphs.
@@ -70,7 +73,7 @@ def _open_session(path: Path, options: BackendOptions) -> ort.InferenceSession:
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     cache = cache_file(path, Path(options.optimized_cache)) if options.optimized_cache else None
-    opts = session_options(options.num_threads)
+    opts = session_options(options.num_threads, spinning=options.spin_wait)
     source = path
     if cache is not None and cache.is_file() and cache.stat().st_size > 0:
         source = cache
@@ -85,8 +88,9 @@ def _open_session(path: Path, options: BackendOptions) -> ort.InferenceSession:
         if source == cache:
             log.warning("optimised-graph cache %s unusable (%s); reloading %s", cache, exc, path)
             cache.unlink(missing_ok=True)
-            return ort.InferenceSession(str(path), sess_options=session_options(
-                options.num_threads), providers=["CPUExecutionProvider"])
+            fresh = session_options(options.num_threads, spinning=options.spin_wait)
+            return ort.InferenceSession(str(path), sess_options=fresh,
+                                        providers=["CPUExecutionProvider"])
         raise ModelError(f"{path}: cannot be loaded by ONNX Runtime ({exc})") from exc
 
 

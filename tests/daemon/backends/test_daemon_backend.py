@@ -70,3 +70,24 @@ def test_worker_writes_the_optimized_graph_cache(exported, tmp_path: Path) -> No
         meta = _start(WorkerSpec(model, 1, 0.5, optimized_cache=str(cache)))
         assert meta["meta_architecture"] == "GeneralizedRCNN" and len(meta["class_names"]) == 3
         assert [p.suffix for p in cache.iterdir()] == [".onnx"]
+
+
+def test_daemon_worker_does_not_spin_unless_configured(base: Path) -> None:
+    """The daemon's worker sleeps between runs by default (its threads need the cores); the
+    setting reaches the worker's spec."""
+    from daemon.pipeline.runner import worker_spec  # noqa: PLC0415
+
+    cfg = parse_config(CONFIG % "", base_dir=base, env={})
+    assert cfg.model.spin_wait is False
+    assert worker_spec(cfg, base / "m.onnx").spin_wait is False
+    cfg = parse_config(CONFIG % ", spin_wait: true", base_dir=base, env={})
+    assert worker_spec(cfg, base / "m.onnx").spin_wait is True
+
+
+@pytest.mark.parametrize("spin", [True, False])
+def test_spin_wait_reaches_the_onnxruntime_session(exported, spin: bool) -> None:
+    from daemon.inference.predictor import Predictor  # noqa: PLC0415
+
+    predictor = Predictor(exported("faster_rcnn_R_50_FPN"), num_threads=1, spin_wait=spin)
+    opts = predictor.backend.session.get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == str(int(spin))
