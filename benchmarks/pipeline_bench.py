@@ -57,6 +57,9 @@ def parse_args() -> argparse.Namespace:
                              "reported (3), which evens out a busy machine")
     parser.add_argument("--depth", default="1,2", help="worker.pipeline_depth values to "
                         "compare, comma-separated (1,2)")
+    parser.add_argument("--spin-wait", choices=["off", "on"], default="off",
+                        help="the daemon's model.spin_wait (off, its default); the bare loop "
+                             "always spins, its fastest setting")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     parser.add_argument("--bare-loop", nargs=2, metavar=("MODEL", "VIDEO"),
                         help=argparse.SUPPRESS)  # internal: one bare run in a fresh process
@@ -72,11 +75,11 @@ def export_demo(fixtures: Path, out: Path) -> Path:
 
 
 def run_daemon(model: Path, video: Path, workdir: Path, threads: int, fps: float,
-               depth: int = 1) -> dict[str, Any]:
+               depth: int = 1, spin_wait: bool = False) -> dict[str, Any]:
     """``d2stream run`` on the video; returns its final stats and the events."""
     source = {"type": "opencv", "url": str(video), "realtime": fps > 0}
     config = {
-        "model": {"path": str(model), "num_threads": threads},
+        "model": {"path": str(model), "num_threads": threads, "spin_wait": spin_wait},
         "cameras": [{"name": "bench", "source": source, "queue_size": 1}],
         # every frame to the model, like the bare loop (events_bench.py measures the gating)
         "detect": {"fps": 0}, "motion": {"enabled": False},
@@ -134,6 +137,7 @@ def report(daemons: list[dict[str, Any]], bares: list[dict[str, float]],
         "frames": args.frames, "size": args.size, "threads": args.threads,
         "repeat": args.repeat,
         "mode": "lossless" if args.fps <= 0 else f"realtime {args.fps:g} fps",
+        "daemon_spin_wait": args.spin_wait == "on",
         "daemon_fps": daemon_fps, "bare_fps": bare_fps, "ratio": daemon_fps / bare_fps,
         "daemon_fps_runs": [c["mean_fps"] for c in cams],
         "bare_fps_runs": [b["fps"] for b in bares],
@@ -155,7 +159,8 @@ def print_report(result: dict[str, Any]) -> None:
                      zip(result["daemon_fps_runs"], result["bare_fps_runs"], strict=True))
     print(f"pipeline benchmark: {result['frames']} frames {result['size']}, "
           f"{result['threads']} threads, {result['mode']}, {result['repeat']} runs each, "
-          f"worker.pipeline_depth {result['pipeline_depth']}")
+          f"worker.pipeline_depth {result['pipeline_depth']}, daemon model.spin_wait "
+          f"{'on' if result['daemon_spin_wait'] else 'off'}")
     print(f"  daemon      {result['daemon_fps']:7.2f} frames/s (median)")
     print(f"  bare loop   {result['bare_fps']:7.2f} frames/s (median)")
     print(f"  ratio       {result['ratio']:7.3f}   (target >= 0.95; daemon/bare per run: {runs})")
@@ -188,7 +193,7 @@ def main() -> int:
                 run_dir = workdir / f"run{i}-depth{depth}"
                 run_dir.mkdir()
                 daemons[depth].append(run_daemon(model.resolve(), video, run_dir, args.threads,
-                                                 args.fps, depth))
+                                                 args.fps, depth, args.spin_wait == "on"))
             bares.append(bare_loop(model, video, args.threads))
         results = {d: report(daemons[d], bares, args) | {"pipeline_depth": d} for d in depths}
     for result in results.values():

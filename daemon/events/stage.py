@@ -3,8 +3,8 @@
 For every frame taken from a camera's queue the pipeline asks :meth:`EventStage.should_infer`
 (motion detector + :class:`InferenceGate`); an inferred frame comes back with its prediction
 through :meth:`EventStage.inferred`, a skipped one goes through :meth:`EventStage.skipped` (it
-can still end events). The pipeline hands a camera's frames over one at a time, in order (a
-camera is held while its frame is inferred), so each camera's state sees its frames in sequence.
+can still end events). The pipeline delivers a camera's frames one at a time, in capture order,
+so each camera's state sees its frames in sequence.
 
 Times: the *event clock* of a frame is ``frame.t_media`` (position in a video file read as fast
 as the model goes) when set, else ``frame.t_mono``; ``detect.fps``, ``motion_timeout_s``,

@@ -7,9 +7,10 @@ as the model goes) blocks its producer instead, and the consumer takes frames in
 
 A camera is *held* (:meth:`FrameHub.hold`) for each of its frames being inferred: while
 ``in_flight_per_camera`` of them are (1 by default), its next frame is handed out only after a
-:meth:`FrameHub.release`. With 1, the next frame is chosen when the previous result is in, so it
-is the freshest one and the gate decides with the tracker up to date; with more, the worker gets
-the next frame before the previous result has gone through the event stage.
+:meth:`FrameHub.release`, which the pipeline calls as soon as a result arrives (before its event
+stage runs). With 1, the next frame is chosen at that moment, so it is the freshest one and the
+worker never waits for the event stage (the gate then decides with the tracker as of the frame
+before); with more, the worker gets the next frame before the previous result is in.
 """
 
 from __future__ import annotations

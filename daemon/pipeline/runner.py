@@ -193,14 +193,14 @@ class Pipeline:
 
     def _on_result(self, worker_result: WorkerResult) -> None:
         frame, done = worker_result.frame, worker_result.done_mono
-        try:
-            self.metrics.frame_processed(frame.camera, done - frame.t_mono,
-                                         worker_result.inference_s, done)
-            self.ordering.done(frame, Outcome.INFERRED, worker_result)
-        finally:
-            self.hub.release(frame.camera)
+        # The camera's next frame goes to the worker first, then this result's events are
+        # worked out while it infers: the worker never waits for the event stage.
+        self.hub.release(frame.camera)
         if self.supervisor is not None and not self.stop.is_set():
-            self.supervisor.submit_next(self._take)  # the camera's next frame, if any
+            self.supervisor.submit_next(self._take)
+        self.metrics.frame_processed(frame.camera, done - frame.t_mono,
+                                     worker_result.inference_s, done)
+        self.ordering.done(frame, Outcome.INFERRED, worker_result)
 
     def _on_lost(self, frame: Frame) -> None:
         try:
