@@ -234,6 +234,6 @@ def daemon_throughput(args: argparse.Namespace, out: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory(prefix="d2stream-daemon-bench-") as tmp:
         result = Path(tmp) / "pipeline.json"
         subprocess.run([sys.executable, str(script), "--model", str(pi_model()), "--size",
-                        f"{PI_FRAME[1]}x{PI_FRAME[0]}", "--frames", "60", "--threads",
-                        str(threads), "--json", str(result)], cwd=REPO, check=True)
+                        f"{PI_FRAME[1]}x{PI_FRAME[0]}", "--frames", "120", "--repeat", "5",
+                        "--threads", str(threads), "--json", str(result)], cwd=REPO, check=True)
         out["daemon"] = json.loads(result.read_text())

@@ -66,9 +66,9 @@ class ModelSection(_Section):
     backend: Literal["onnxruntime", "openvino"] = "onnxruntime"
     # onnxruntime: folder caching the optimised graph for a faster start (None: no cache)
     optimized_cache: Path | None = None
-    # onnxruntime: inference threads busy-wait between runs (off: the daemon's threads need
-    # the cores too; README "Performance")
-    spin_wait: bool = False
+    # onnxruntime: inference threads busy-wait for work instead of sleeping (faster; off saves
+    # power and heat on a shared or passively cooled machine; README "Performance")
+    spin_wait: bool = True
 
     @field_validator("optimized_cache")
     @classmethod

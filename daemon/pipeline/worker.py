@@ -44,7 +44,7 @@ class WorkerSpec:
     log_level: int = logging.INFO
     backend: str = "onnxruntime"
     optimized_cache: str | None = None
-    spin_wait: bool = False
+    spin_wait: bool = True
 
 
 def pack_prediction(prediction: Any, min_score: float) -> dict[str, Any]:

@@ -30,9 +30,8 @@ class BackendOptions:
             the first load and read from on later loads (faster cold start). The file name
             carries the model's size and time stamp and ONNX Runtime's version, so a changed
             model or runtime never uses a stale graph. None: no cache.
-        spin_wait: ONNX Runtime only: the inference threads busy-wait between operators and
-            after a run instead of sleeping. Fastest for a process that only infers; where other
-            threads need the cores (the daemon's capture and event stage), they lose to it.
+        spin_wait: ONNX Runtime only: the inference threads busy-wait for work (between
+            operators and after a run) instead of sleeping: faster; off saves power and heat.
     """
 
     num_threads: int | None = None

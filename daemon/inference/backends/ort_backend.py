@@ -6,9 +6,9 @@ Options and why (measured with ``benchmarks/ort_options.py``; figures in README)
   layout transformer that runs convolutions on channel-blocked tensors.
 - ``intra_op_num_threads`` = the requested count (default: one per physical core) and one
   inter-op thread: the graph is a single chain, so parallelism belongs inside the kernels.
-- spinning worker threads (``session.intra_op.allow_spinning``) unless ``spin_wait`` is off:
-  fastest for a loop that only infers; the daemon turns it off (``model.spin_wait``) so that
-  its own threads get a core the moment a run ends instead of waiting out the spin.
+- spinning worker threads (``session.intra_op.allow_spinning``) unless ``spin_wait`` is off
+  (``model.spin_wait``): fastest, in a bare loop and in the daemon alike; off, the threads
+  sleep between pieces of work, which saves power and heat for a few per cent of throughput.
 - denormals are NOT flushed to zero (``session.set_denormal_as_zero``): ONNX Runtime would set
   the flush-to-zero mode of the calling thread too, changing float behaviour of the whole process
   (numpy post-processing included), for no measurable gain on these graphs.
