@@ -79,3 +79,32 @@ def test_pipeline_hands_every_result_to_a_custom_sink(demo_model: Path, demo_vid
     logged = [(e["after"]["camera"], e["after"]["id"], e["type"]) for e in events]
     assert logged == [(r.camera, e.event_id, e.type) for r in sink.results for e in r.events]
     assert pipeline.peak_rss_kb["daemon"] > 0 and pipeline.peak_rss_kb["worker"] > 0
+
+
+def test_next_frame_is_inferring_while_the_events_are_worked_out(
+        demo_model: Path, demo_video, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """At ``pipeline_depth`` 1 a result hands the camera's next frame to the worker before it
+    goes through the event stage, so the worker never waits for the events."""
+    import yaml
+
+    from daemon.events.stage import CameraEvents
+
+    video, truth = demo_video(12, seed=3)
+    cameras = [{"name": "cam", "source": {"type": "opencv", "url": str(video), "realtime": False}}]
+    config_dict = daemon_config(demo_model, video, cameras=cameras)
+    config_dict["detect"] = {"fps": 0}  # every frame to the model
+    config = parse_config(yaml.safe_dump(config_dict), base_dir=tmp_path, env={})
+    pipeline = Pipeline(config, stop=threading.Event())
+    busy_during_events: list[bool] = []
+    original = CameraEvents.inferred
+
+    def inferred(self: CameraEvents, frame, prediction):  # noqa: ANN001, ANN202
+        assert pipeline.supervisor is not None
+        busy_during_events.append(not pipeline.supervisor.idle())
+        return original(self, frame, prediction)
+
+    monkeypatch.setattr(CameraEvents, "inferred", inferred)
+    assert pipeline.run() == 0
+    assert len(busy_during_events) == len(truth)
+    # every result but the last has its successor in flight (the reader is a frame ahead)
+    assert sum(busy_during_events[:-1]) >= len(truth) - 3, busy_during_events
