@@ -99,8 +99,9 @@ class KalmanBank:
         innovation = z - self.pos[rows]
         self.pos[rows] += gain_p * innovation
         self.vel[rows] += gain_v * innovation
-        self.pp[rows], self.pv[rows], self.vv[rows] = (1 - gain_p) * pp, (1 - gain_p) * pv, \
-            vv - gain_v * pv
+        self.pp[rows] = (1 - gain_p) * pp  # (I - K H) P, block by block
+        self.pv[rows] = (1 - gain_p) * pv
+        self.vv[rows] = vv - gain_v * pv
 
     def boxes(self) -> np.ndarray:
         """``(N, 4)`` the filtered boxes."""
