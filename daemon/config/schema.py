@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -52,6 +53,10 @@ def _resolve(value: Path | str, info: ValidationInfo) -> Path:
     return path.resolve() if path.is_absolute() else path
 
 
+#: A path setting, resolved against the config file's directory (see :func:`_resolve`).
+ConfigPath = Annotated[Path, AfterValidator(_resolve)]
+
+
 def _section() -> Any:
     """A sub-section that may be omitted: its defaults are validated like written values (so
     that default relative paths are resolved against the config file's directory too)."""
@@ -65,15 +70,10 @@ class ModelSection(_Section):
     # inference engine: onnxruntime (default) or openvino (pip install 'd2stream[openvino]')
     backend: Literal["onnxruntime", "openvino"] = "onnxruntime"
     # onnxruntime: folder caching the optimised graph for a faster start (None: no cache)
-    optimized_cache: Path | None = None
+    optimized_cache: ConfigPath | None = None
     # onnxruntime: inference threads busy-wait for work instead of sleeping (faster; off saves
     # power and heat on a shared or passively cooled machine; README "Performance")
     spin_wait: bool = True
-
-    @field_validator("optimized_cache")
-    @classmethod
-    def _cache_absolute(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        return None if value is None else _resolve(value, info)
 
     @field_validator("path")
     @classmethod
@@ -260,30 +260,20 @@ def is_loopback(host: str) -> bool:
 
 class EventLogOutput(_Section):
     enabled: bool = True
-    path: Path = Field(default=Path("var/events.jsonl"), validate_default=True)
+    path: ConfigPath = Field(default=Path("var/events.jsonl"), validate_default=True)
     max_bytes: int = Field(default=10_000_000, ge=1024)
     backups: int = Field(default=5, ge=0, le=1000)
     fsync: Literal["always", "interval", "never"] = "interval"
     fsync_interval_s: float = Field(default=5.0, gt=0)
     backlog: int = Field(default=10_000, ge=1)
 
-    @field_validator("path")
-    @classmethod
-    def _absolute(cls, value: Path, info: ValidationInfo) -> Path:
-        return _resolve(value, info)
-
 
 class OutboxSection(_Section):
     enabled: bool = True
-    path: Path = Field(default=Path("var/mqtt-outbox.jsonl"), validate_default=True)
+    path: ConfigPath = Field(default=Path("var/mqtt-outbox.jsonl"), validate_default=True)
     max_bytes: int = Field(default=20_000_000, ge=4096)
     fsync: Literal["always", "interval", "never"] = "always"
     fsync_interval_s: float = Field(default=1.0, gt=0)
-
-    @field_validator("path")
-    @classmethod
-    def _absolute(cls, value: Path, info: ValidationInfo) -> Path:
-        return _resolve(value, info)
 
 
 class MqttOutput(_Section):
@@ -305,17 +295,12 @@ class MqttOutput(_Section):
 
 class SnapshotOutput(_Section):
     enabled: bool = False
-    dir: Path = Field(default=Path("var/snapshots"), validate_default=True)
+    dir: ConfigPath = Field(default=Path("var/snapshots"), validate_default=True)
     jpeg_quality: int = Field(default=85, ge=1, le=100)
     annotate: bool = True
     max_files: int = Field(default=1000, ge=1)
     max_age_days: float = Field(default=0.0, ge=0)
     max_bytes: int = Field(default=0, ge=0)
-
-    @field_validator("dir")
-    @classmethod
-    def _absolute(cls, value: Path, info: ValidationInfo) -> Path:
-        return _resolve(value, info)
 
 
 class OutputsSection(_Section):
