@@ -14,7 +14,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -177,6 +177,22 @@ def random_model(short: str, opts: Sequence[str] = ()) -> Path:
         onnx.save(model, str(tmp))
         os.replace(tmp, path)
     return path
+
+
+def size_hw(size: str) -> tuple[int, int]:
+    """A benchmark size ``"HxW"`` as ``(H, W)``."""
+    h, w = (int(v) for v in size.lower().split("x"))
+    return h, w
+
+
+def model_sizes(models: Sequence[str],
+                sizes: Sequence[str]) -> Iterator[tuple[str, Path, str, tuple[int, int]]]:
+    """Every model x size of a run: the model's short name, its cached synthetic-weight
+    export (:func:`random_model`), the size as written and as ``(H, W)``."""
+    for short in models:
+        path = random_model(short)
+        for size in sizes:
+            yield short, path, size, size_hw(size)
 
 
 def int8_model(fp32: Path, calibration: Path, min_size: int | None, images: int = 8) -> Path:

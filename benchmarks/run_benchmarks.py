@@ -37,8 +37,9 @@ from benchmarks.bench_lib import (
     load_average,
     log,
     machine_description,
+    model_sizes,
     ort_matmul_gflops,
-    random_model,
+    size_hw,
 )
 from benchmarks.bench_lib import camera_frame as frame
 
@@ -48,7 +49,7 @@ def count_model_flops(path, size: str) -> Any:
     from daemon.inference.transforms import to_network_input
     from daemon.perf.flops import count_flops
 
-    h, w = (int(v) for v in size.split("x"))
+    h, w = size_hw(size)
     x = to_network_input(frame(*SIZES[size]), "BGR", min(h, w), max(h, w))
     return count_flops(path, {"image": x})
 
@@ -61,20 +62,17 @@ def latency(args: argparse.Namespace, out: dict[str, Any]) -> None:
     peak = cpu_peak()
     print(f"\n== fp32 latency vs FLOP floor ({peak.describe()})")
     rows = []
-    for short in args.models:
-        path = random_model(short)
-        for size in args.sizes:
-            h, w = (int(v) for v in size.split("x"))
-            report = count_model_flops(path, size)
-            pred = Predictor(path, num_threads=args.threads, min_size=h, max_size=w)
-            image = frame(*SIZES[size])
-            x = pred.preprocess(image)
-            mm = {"ort": ort_matmul_gflops(threads=args.threads), "numpy": matmul_gflops()}
-            t = interleaved({"graph": graph_run(pred, x), "e2e": end_to_end_run(pred, image)},
-                            args.runs)
-            mm["ort_after"] = ort_matmul_gflops(threads=args.threads)
-            rows.append(_latency_row(short, size, report, peak.peak_gflops, t, mm, x.shape))
-            _print_latency(rows[-1])
+    for short, path, size, (h, w) in model_sizes(args.models, args.sizes):
+        report = count_model_flops(path, size)
+        pred = Predictor(path, num_threads=args.threads, min_size=h, max_size=w)
+        image = frame(*SIZES[size])
+        x = pred.preprocess(image)
+        mm = {"ort": ort_matmul_gflops(threads=args.threads), "numpy": matmul_gflops()}
+        t = interleaved({"graph": graph_run(pred, x), "e2e": end_to_end_run(pred, image)},
+                        args.runs)
+        mm["ort_after"] = ort_matmul_gflops(threads=args.threads)
+        rows.append(_latency_row(short, size, report, peak.peak_gflops, t, mm, x.shape))
+        _print_latency(rows[-1])
     out["latency"] = {"peak": peak.__dict__ | {"peak_gflops": peak.peak_gflops}, "rows": rows}
 
 

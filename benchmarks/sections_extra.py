@@ -25,7 +25,9 @@ from benchmarks.bench_lib import (
     interleaved,
     load_average,
     log,
+    model_sizes,
     random_model,
+    size_hw,
 )
 
 FAST = "faster_rcnn_R_50_FPN_3x"
@@ -48,18 +50,14 @@ def backends(args: argparse.Namespace, out: dict[str, Any]) -> None:
     names = available_backends()
     print(f"\n== backends ({', '.join(names)}), graph latency")
     rows = []
-    for short in args.models:
-        path = random_model(short)
-        for size in args.sizes:
-            h, w = (int(v) for v in size.split("x"))
-            preds = {b: Predictor(path, num_threads=args.threads, min_size=h, max_size=w,
-                                  backend=b) for b in names}
-            x = next(iter(preds.values())).preprocess(camera_frame(*SIZES[size]))
-            t = interleaved({b: graph_run(p, x) for b, p in preds.items()}, args.runs)
-            row = {"model": short, "size": size, **{b: t[b].p50 for b in names}}
-            rows.append(row)
-            print(f"{short:<26} {size:>8}: " + " | ".join(f"{b} {t[b].ms()}" for b in names)
-                  + f" | load {load_average()}")
+    for short, path, size, (h, w) in model_sizes(args.models, args.sizes):
+        preds = {b: Predictor(path, num_threads=args.threads, min_size=h, max_size=w,
+                              backend=b) for b in names}
+        x = next(iter(preds.values())).preprocess(camera_frame(*SIZES[size]))
+        t = interleaved({b: graph_run(p, x) for b, p in preds.items()}, args.runs)
+        rows.append({"model": short, "size": size, **{b: t[b].p50 for b in names}})
+        print(f"{short:<26} {size:>8}: " + " | ".join(f"{b} {t[b].ms()}" for b in names)
+              + f" | load {load_average()}")
     out["backends"] = rows
 
 
@@ -73,7 +71,7 @@ def int8(args: argparse.Namespace, out: dict[str, Any]) -> None:
     print(f"\n== int8 vs fp32 ({FAST}, graph latency)")
     rows = []
     for size in args.sizes:
-        h, w = (int(v) for v in size.split("x"))
+        h, w = size_hw(size)
         p32 = Predictor(fp32, num_threads=args.threads, min_size=h, max_size=w)
         p8 = Predictor(q, num_threads=args.threads, min_size=h, max_size=w)
         x = p32.preprocess(camera_frame(*SIZES[size]))
