@@ -68,6 +68,12 @@ def daemon_config(model_path: Path, video: Path, **sections: Any) -> dict[str, A
     return config
 
 
+def looping_camera(video: Path) -> dict[str, Any]:
+    """Camera ``cam`` playing ``video`` over and over at its own frame rate, like a live one."""
+    return {"name": "cam",
+            "source": {"type": "opencv", "url": str(video), "loop": True, "realtime": True}}
+
+
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():

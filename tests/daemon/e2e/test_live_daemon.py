@@ -32,6 +32,7 @@ from tests.daemon.daemon_helpers import (
     DaemonProcess,
     daemon_config,
     free_port,
+    looping_camera,
     read_jsonl,
     require_program,
     subprocess_env,
@@ -109,9 +110,7 @@ def live(tmp_path_factory, demo_model, demo_video) -> Iterator[LiveDaemon]:  # n
     workdir = tmp_path_factory.mktemp("live")
     video, _ = demo_video(30, seed=SEED)
     port = free_port()
-    config = daemon_config(demo_model, video, cameras=[{
-        "name": "cam", "source": {"type": "opencv", "url": str(video), "loop": True,
-                                  "realtime": True}}],
+    config = daemon_config(demo_model, video, cameras=[looping_camera(video)],
         outputs={"http": {"enabled": True, "port": port, "max_fps": 10}},
         service={"status_interval_s": 1.0}, worker={"restart_delay_s": 0.2},
         draw={"min_score": 0.9})  # fewer overlays: the page check looks for the video itself

@@ -16,6 +16,7 @@ from tests.daemon.daemon_helpers import (
     DaemonProcess,
     daemon_config,
     free_port,
+    looping_camera,
     start_mosquitto,
     stop_process,
     wait_until,
@@ -25,8 +26,7 @@ from tests.daemon.mqtt_subscriber import Subscriber
 
 
 def live_config(model: Path, video: Path, port: int, prefix: str) -> dict:
-    return daemon_config(model, video, cameras=[{
-        "name": "cam", "source": {"type": "opencv", "url": str(video), "loop": True}}],
+    return daemon_config(model, video, cameras=[looping_camera(video)],
         events={"update_interval_s": 0.5},  # moving shapes: an update about every second
         outputs={"mqtt": {"enabled": True, "port": port, "topic_prefix": prefix,
                           "client_id": f"d2s-{prefix}", "keepalive_s": 5,

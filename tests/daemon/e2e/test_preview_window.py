@@ -11,6 +11,7 @@ from daemon.sources.synthetic import ShapeScene
 from tests.daemon.daemon_helpers import (
     DaemonProcess,
     daemon_config,
+    looping_camera,
     subprocess_env,
     wait_until,
     write_yaml,
@@ -38,8 +39,7 @@ def test_preview_window_opens_under_xvfb(demo_model: Path, demo_video, xvfb_disp
     video, _ = demo_video(20, seed=SEED)
     background = np.array(ShapeScene(320, 240, seed=SEED).background)
     assert not screen_shows_frame(xvfb_display, background)  # nothing on the screen yet
-    config = daemon_config(demo_model, video, cameras=[{
-        "name": "cam", "source": {"type": "opencv", "url": str(video), "loop": True}}],
+    config = daemon_config(demo_model, video, cameras=[looping_camera(video)],
         outputs={"preview": {"enabled": True, "window_title": "d2stream-test"}},
         draw={"min_score": 0.99})  # few overlays: the scene's background stays visible
     env = subprocess_env({"DISPLAY": xvfb_display}, pythonpath=gui_opencv_path)

@@ -24,6 +24,7 @@ from tests.daemon.daemon_helpers import (
     DaemonProcess,
     daemon_config,
     free_port,
+    looping_camera,
     subprocess_env,
     write_yaml,
 )
@@ -126,8 +127,7 @@ def run_soak(workdir: Path, model: Path, video: Path, duration_s: float, warmup_
     port = free_port()
     config = daemon_config(
         model, video,
-        cameras=[{"name": "cam", "source": {"type": "opencv", "url": str(video), "loop": True,
-                                            "realtime": True}},
+        cameras=[looping_camera(video),
                  {"name": "door", "source": {"type": "opencv", "url": camera.url,
                                              "open_timeout_s": 3, "read_timeout_s": 3},
                   "reopen": {"initial_delay_s": 0.2, "max_delay_s": 1}}],

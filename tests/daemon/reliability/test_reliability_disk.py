@@ -13,7 +13,7 @@ from __future__ import annotations
 import resource
 from pathlib import Path
 
-from tests.daemon.daemon_helpers import daemon_config, free_port, write_yaml
+from tests.daemon.daemon_helpers import daemon_config, free_port, looping_camera, write_yaml
 from tests.daemon.reliability.fault_helpers import (
     Broker,
     PersistentSubscriber,
@@ -42,8 +42,7 @@ def test_disk_full_then_space_returns(tmp_path: Path, demo_model: Path, demo_vid
     port = free_port()
     config = daemon_config(
         demo_model, video,
-        cameras=[{"name": "cam", "source": {"type": "opencv", "url": str(video), "loop": True,
-                                            "realtime": True}}],
+        cameras=[looping_camera(video)],
         outputs={"http": {"enabled": True, "port": port},
                  "snapshots": {"enabled": True, "dir": "snapshots", "jpeg_quality": 100},
                  "mqtt": {"enabled": True, "port": broker.port, "topic_prefix": PREFIX,

@@ -21,6 +21,7 @@ from tests.daemon.daemon_helpers import (
     DaemonProcess,
     daemon_config,
     free_port,
+    looping_camera,
     wait_until,
     write_yaml,
 )
@@ -53,8 +54,7 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 def live_config(demo_model: Path, video: Path, broker: Broker, http_port: int) -> dict[str, Any]:
     return daemon_config(
         demo_model, video,
-        cameras=[{"name": "cam", "source": {"type": "opencv", "url": str(video), "loop": True,
-                                            "realtime": True}}],
+        cameras=[looping_camera(video)],
         outputs={"http": {"enabled": True, "port": http_port},
                  "mqtt": {"enabled": True, "port": broker.port, "topic_prefix": PREFIX,
                           "reconnect_min_s": 1, "reconnect_max_s": 2,

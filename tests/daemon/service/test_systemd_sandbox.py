@@ -20,6 +20,7 @@ from tests.daemon.daemon_helpers import (
     REPO_ROOT,
     daemon_config,
     free_port,
+    looping_camera,
     read_jsonl,
     require_program,
     subprocess_env,
@@ -93,8 +94,7 @@ def test_the_daemon_runs_inside_the_sandbox(tmp_path: Path, demo_model: Path, de
     port = free_port()
     config = daemon_config(
         demo_model, video,
-        cameras=[{"name": "cam", "source": {"type": "opencv", "url": str(video), "loop": True,
-                                            "realtime": True}}],
+        cameras=[looping_camera(video)],
         outputs={"http": {"enabled": True, "port": port},
                  "snapshots": {"enabled": True, "dir": "snapshots"},
                  "mqtt": {"enabled": True, "host": mosquitto[0], "port": mosquitto[1],
