@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
@@ -15,18 +16,21 @@ def encode_jpeg(image) -> bytes:  # noqa: ANN001 - (H, W, 3) uint8 BGR
     return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 
-def start_mjpeg_stream(handler: BaseHTTPRequestHandler) -> None:
-    """Answer a GET with the headers of a ``multipart/x-mixed-replace`` JPEG stream."""
+def serve_mjpeg(handler: BaseHTTPRequestHandler, jpegs: Iterable[bytes], fps: float) -> None:
+    """Answer a GET with a ``multipart/x-mixed-replace`` stream of ``jpegs``, ``fps`` a second,
+    until they run out or the client hangs up."""
     handler.send_response(200)
     handler.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
     handler.end_headers()
-
-
-def write_mjpeg_part(handler: BaseHTTPRequestHandler, data: bytes) -> None:
-    """Send one JPEG of the stream started by :func:`start_mjpeg_stream`."""
-    handler.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
-                        + f"Content-Length: {len(data)}\r\n\r\n".encode() + data + b"\r\n")
-    handler.wfile.flush()
+    try:
+        for data in jpegs:
+            handler.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
+                                + f"Content-Length: {len(data)}\r\n\r\n".encode() + data
+                                + b"\r\n")
+            handler.wfile.flush()
+            time.sleep(1.0 / fps)
+    except OSError:  # the client hung up
+        pass
 
 
 class MjpegCamera:
@@ -78,10 +82,4 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         cam = self.camera
         cam.connections += 1
-        start_mjpeg_stream(self)
-        try:
-            for _ in range(cam.per_connection):
-                write_mjpeg_part(self, cam.next_jpeg())
-                time.sleep(1.0 / cam.fps)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        serve_mjpeg(self, (cam.next_jpeg() for _ in range(cam.per_connection)), cam.fps)

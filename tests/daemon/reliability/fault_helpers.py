@@ -27,7 +27,7 @@ from tests.daemon.daemon_helpers import (
     subprocess_env,
     wait_until,
 )
-from tests.daemon.mjpeg_server import encode_jpeg, start_mjpeg_stream, write_mjpeg_part
+from tests.daemon.mjpeg_server import encode_jpeg, serve_mjpeg
 
 
 def health(port: int, token: str | None = None) -> dict[str, Any]:
@@ -257,13 +257,8 @@ class _FlakyHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         cam = self.camera
         cam.connections += 1
-        start_mjpeg_stream(self)
-        try:
-            while cam.plugged.is_set():
-                write_mjpeg_part(self, cam.jpeg())
-                time.sleep(1.0 / cam.fps)
-        except OSError:
-            pass
+        while_plugged = iter(cam.plugged.is_set, False)  # stops once unplugged
+        serve_mjpeg(self, (cam.jpeg() for _ in while_plugged), cam.fps)
         self.close_connection = True
 
 
