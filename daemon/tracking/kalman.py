@@ -107,26 +107,3 @@ class KalmanBank:
         """``(N, 4)`` the filtered boxes."""
         return states_to_boxes(self.pos)
 
-
-class BoxKalman:
-    """The filter of a single box (a one-row :class:`KalmanBank`)."""
-
-    def __init__(self, box: np.ndarray) -> None:
-        self.bank = KalmanBank()
-        self.bank.add(np.asarray(box, np.float64).reshape(1, 4))
-
-    def predict(self, dt: float) -> np.ndarray:
-        """Advance the state by ``dt`` seconds; returns the predicted box."""
-        self.bank.predict(np.array([dt]))
-        return self.box()
-
-    def update(self, box: np.ndarray) -> None:
-        """Correct the state with a measured box."""
-        self.bank.update(np.array([0]), np.asarray(box, np.float64).reshape(1, 4))
-
-    def box(self) -> np.ndarray:
-        return self.bank.boxes()[0]
-
-    def velocity(self) -> np.ndarray:
-        """``[vcx, vcy]`` in pixels per second."""
-        return self.bank.vel[0, :2].copy()

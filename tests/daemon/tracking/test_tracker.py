@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from daemon.tracking.kalman import BoxKalman
+from daemon.tracking.kalman import KalmanBank
 from daemon.tracking.tracker import Detections, Tracker
 
 
@@ -85,10 +85,11 @@ def test_expire_removes_tracks_not_seen_for_long_enough() -> None:
 
 
 def test_kalman_learns_constant_velocity() -> None:
-    kf = BoxKalman(np.array(square(0, 0)))
+    kf = KalmanBank()
+    kf.add(np.array([square(0, 0)]))
     for step in range(1, 10):
-        kf.predict(0.1)
-        kf.update(np.array(square(10 * step, 5 * step)))
-    assert np.allclose(kf.velocity(), [100, 50], atol=5)
-    predicted = kf.predict(0.5)
-    assert np.allclose(predicted, square(90 + 50, 45 + 25), atol=3)
+        kf.predict(np.array([0.1]))
+        kf.update(np.array([0]), np.array([square(10 * step, 5 * step)]))
+    assert np.allclose(kf.vel[0, :2], [100, 50], atol=5)
+    kf.predict(np.array([0.5]))
+    assert np.allclose(kf.boxes()[0], square(90 + 50, 45 + 25), atol=3)
