@@ -22,6 +22,7 @@ from pathlib import Path
 
 from daemon.config.errors import ConfigError
 from daemon.config.schema import DaemonConfig
+from daemon.config.writable import create_folders
 from daemon.errors import D2StreamError, ModelError
 from daemon.events.lifecycle import EventBatch
 from daemon.events.stage import CameraEvents, EventStage
@@ -88,6 +89,7 @@ class Pipeline:
 
     # -- start ---------------------------------------------------------------------------------
     def _start(self) -> None:
+        create_folders(self.config)  # an unwritable path: exit 78 naming its key
         self._start_sinks()  # first: a missing GUI or a taken port fails before the model loads
         cfg = self.config
         try:  # a zoo:NAME model is exported once, on first start, and cached
