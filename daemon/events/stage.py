@@ -109,6 +109,10 @@ class CameraEvents:
         return CompactPrediction(image_size=frame.image.shape[:2], boxes=np.zeros((0, 4)),
                                  scores=np.zeros(0, np.float32), classes=np.zeros(0, np.int64))
 
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return self.tracker.counts()
+
     def close(self) -> tuple[Frame | None, EventBatch]:
         """End every event; returns the camera's last frame with the batch."""
         with self._lock:
@@ -139,6 +143,10 @@ class EventStage:
 
     def __getitem__(self, camera: str) -> CameraEvents:
         return self.cameras[camera]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Objects with an open event per camera and tracked label (every label listed)."""
+        return {name: camera.counts() for name, camera in self.cameras.items()}
 
     def close(self) -> list[tuple[Frame, EventBatch]]:
         """End every camera's events (shutdown); cameras that never had a frame are left out."""

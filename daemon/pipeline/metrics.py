@@ -83,6 +83,7 @@ class CameraStats:
     motion_frames: int = 0
     motion_score: float = 0.0
     objects: dict[str, int] = field(default_factory=dict)
+    detection: bool = True
 
 
 class Metrics:
@@ -154,6 +155,11 @@ class Metrics:
         """Objects with an open event, per label."""
         with self._lock:
             self.cameras[camera].objects = dict(counts)
+
+    def set_detection(self, camera: str, on: bool) -> None:
+        with self._lock:
+            if camera in self.cameras:
+                self.cameras[camera].detection = on
 
     def set_connected(self, camera: str, connected: bool) -> None:
         with self._lock:
@@ -241,7 +247,7 @@ class Metrics:
         if c.first_submit_mono is not None and c.last_result_mono is not None:
             span = c.last_result_mono - c.first_submit_mono
         return {
-            "connected": c.connected, "finished": c.finished,
+            "connected": c.connected, "finished": c.finished, "detection": c.detection,
             "captured": c.captured, "processed": c.processed, "events": c.events,
             "dropped": queue[1], "queue_depth": queue[0], "reopens": c.reopens,
             "capture_fps": round(c.capture_rate.rate(now), 3),

@@ -31,6 +31,7 @@ from daemon.pipeline.metrics import Metrics, peak_rss_kb
 from daemon.pipeline.ordering import InOrderDelivery, Outcome
 from daemon.pipeline.results import FrameResult, ModelInfo
 from daemon.pipeline.supervisor import WorkerResult, WorkerSupervisor
+from daemon.pipeline.switches import DetectionSwitches
 from daemon.pipeline.worker import WorkerSpec
 from daemon.service.monitor import ServiceMonitor
 from daemon.service.notify import Notifier
@@ -62,6 +63,8 @@ class Pipeline:
         self.hub = FrameHub(in_flight_per_camera=config.worker.pipeline_depth)
         self.ordering = InOrderDelivery(self._deliver_in_order)
         self.metrics = Metrics(self.hub.stats)
+        self.switches = DetectionSwitches(c.name for c in config.enabled_cameras())
+        self.switches.listen(self.metrics.set_detection)
         self.finished = threading.Event()
         self.model: ModelInfo | None = None
         self.stage: EventStage | None = None
@@ -106,6 +109,9 @@ class Pipeline:
         self.model = ModelInfo.from_metadata(meta)
         self.metrics.model_name = self.model.name
         self.stage = EventStage(cfg, self.model.class_names, self.model.name, self.metrics)
+        counts = self.stage.counts()  # every tracked label at 0: replaces a crash's retained
+        for sink in self.sinks:
+            sink.model_loaded(self.model, counts)
         self._create_producers()
         for producer in self.producers:
             producer.open_initial()
@@ -118,7 +124,8 @@ class Pipeline:
             self.metrics.add_camera(camera.name)
         for sink in self.extra_sinks:
             sink.metrics = sink.metrics or self.metrics
-        for sink in build_sinks(self.config, self.metrics, self.stop.set) + self.extra_sinks:
+        built = build_sinks(self.config, self.metrics, self.stop.set, self.switches)
+        for sink in built + self.extra_sinks:
             sink.start()
             self.sinks.append(sink)  # only started sinks are stopped
 
@@ -153,6 +160,9 @@ class Pipeline:
             frame = self.hub.take_nowait()
             if frame is None:
                 return None
+            if not self.switches.enabled(frame.camera):  # detection switched off
+                self.ordering.skipped(frame)
+                continue
             try:
                 infer = self.stage[frame.camera].should_infer(frame)
             except Exception:  # a bug in the event stage must not stop the pipeline
