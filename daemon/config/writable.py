@@ -68,7 +68,16 @@ def _read_only(path: Path) -> bool:
 
 def path_problem(item: WrittenPath) -> str | None:
     """Why ``item`` cannot be written by this process, or ``None``."""
+    try:
+        return _problem(item)
+    except (OSError, ValueError) as exc:  # a NUL byte, a name too long...
+        return f"unusable path {str(item.path)[:80]!r}: {getattr(exc, 'strerror', None) or exc}"
+
+
+def _problem(item: WrittenPath) -> str | None:
     path, folder = item.path, item.directory
+    if "\x00" in str(path):
+        raise ValueError("a NUL byte in the path")
     if path.exists() and item.folder != path.is_dir():
         return f"{path} is {'not ' if item.folder else ''}a folder"
     if not item.folder and path.exists() and not os.access(path, os.W_OK):

@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from daemon.config import ConfigError, parse_config
-from daemon.config.writable import check_writable, create_folders, written_paths
+from daemon.config.writable import (
+    WrittenPath,
+    check_writable,
+    create_folders,
+    path_problem,
+    written_paths,
+)
 from tests.daemon.daemon_helpers import require_program, subprocess_env
 
 NOBODY = 65534
@@ -124,3 +130,10 @@ def test_run_refuses_an_unwritable_path_before_starting(config_dir: Path) -> Non
     assert proc.returncode == 78, proc.stderr
     assert "outputs.event_log.path: cannot create" in proc.stderr
     assert "Traceback" not in proc.stderr and "Errno 13" not in proc.stderr
+
+
+def test_unusable_paths_are_named_not_raised() -> None:
+    for bad, why in (("/tmp/a\x00b.jsonl", "a NUL byte"),
+                     ("/tmp/" + "x" * 300 + "/e.jsonl", "File name too long")):
+        problem = path_problem(WrittenPath("outputs.event_log.path", Path(bad), False))
+        assert problem is not None and problem.startswith("unusable path") and why in problem
