@@ -33,7 +33,7 @@ class HomeAssistantSection(_Section):
     discovery_prefix: str = Field(default="homeassistant", pattern=r"^[^#+\s]+$")
     # The node id in discovery topics and unique ids (None: the client id, made topic-safe).
     node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    # The device's name in Home Assistant (None: "d2stream <node id>").
+    # The device's name in Home Assistant, the camera appended (None: "d2stream <node id>").
     device_name: str | None = Field(default=None, min_length=1, max_length=100)
 
 

@@ -82,7 +82,8 @@ class Discovery:
     def _entity(self, camera: str, kind: str, suffix: str, name: str,
                 **fields: Any) -> tuple[str, str]:
         oid = object_id(camera, suffix)
-        device_name = self.config.home_assistant.device_name or f"d2stream {self.node}"
+        default = "d2stream" if self.node == "d2stream" else f"d2stream {self.node}"
+        device_name = self.config.home_assistant.device_name or default
         payload = {
             "name": name,
             "unique_id": object_id("d2stream", self.node, oid),
