@@ -108,6 +108,7 @@ class MqttSink(Sink):
         self._acks: deque[int] = deque()  # filled by paho's thread
         self._counts: dict[str, dict[str, int]] = {}  # changed per camera, not yet published
         self._latest_counts: dict[str, dict[str, int]] = {}
+        self._published_counts: dict[str, dict[str, int]] = {}
         self._republish = False
         self.connected = False
         self._connected_once = threading.Event()
@@ -302,12 +303,17 @@ class MqttSink(Sink):
 
     def _publish_counts(self) -> None:
         """The latest object counts (retained), once connected; all of them after a
-        reconnection, so that the broker's retained state is current."""
-        if self._republish:
+        reconnection, so that the broker's retained state is current. Counts equal to those
+        last published are not sent again (the start's zeros, then the first frame's)."""
+        force = self._republish
+        if force:
             self._republish = False
             self._counts.update({k: dict(v) for k, v in self._latest_counts.items()})
         prefix = self.config.topic_prefix
         for camera, counts in self._counts.items():
+            if not force and self._published_counts.get(camera) == counts:
+                continue
+            self._published_counts[camera] = dict(counts)
             self._client.publish(objects_topic(prefix, camera),
                                  json.dumps(counts, separators=(",", ":")), qos=1, retain=True)
             for label, count in counts.items():
