@@ -6,6 +6,7 @@ next start, before any frame."""
 from __future__ import annotations
 
 import json
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -45,6 +46,11 @@ def retained(sub: Subscriber, topic: str) -> bytes | None:
     with sub.lock:
         found = [p for t, p, keep in sub.messages if t == topic and keep]
     return found[-1] if found else None
+
+
+def metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return response.read().decode()
 
 
 def camera_stats(port: int) -> dict:
@@ -94,6 +100,7 @@ def test_home_assistant_entities_and_the_detection_switch(  # noqa: ANN001
         state.client.publish(switch["command_topic"], switch["payload_off"], qos=1)
         assert wait_until(lambda: state.on(switch["state_topic"])[-1:] == [b"OFF"], 30)
         assert wait_until(lambda: camera_stats(port).get("detection") is False, 30)
+        assert 'd2stream_detection_enabled{camera="cam"} 0' in metrics(port)
         # open events end (end_after_s: 1) without the model: counts fall to 0, snapshots come
         assert wait_for(lambda: all(state.on(t)[-1:] == [b"0"] for t in objects), 60,
                         "counts at 0 with detection off", daemon.stderr)
