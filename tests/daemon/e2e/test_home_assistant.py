@@ -61,7 +61,9 @@ def check_discovery(run_prefix: str, discovery: str, found: Subscriber,
                     broker: tuple[str, int]) -> dict[str, dict]:
     """Validate every discovery message; a newcomer must then find a retained state on every
     state topic they name."""
-    configs = {t: validate(t, p, discovery) for t, p, _ in found.messages}
+    with found.lock:
+        configs = {t: validate(t, p, discovery) for t, p, _ in found.messages
+                   if t.endswith("/config")}
     kinds = sorted(parse_topic(t, discovery)[0] for t in configs)
     assert kinds == ["binary_sensor"] * 3 + ["image", "sensor", "sensor", "sensor", "switch"]
     late, late_configs = Subscriber(*broker, run_prefix), Subscriber(*broker, discovery)
@@ -91,6 +93,11 @@ def test_home_assistant_entities_and_the_detection_switch(  # noqa: ANN001
     try:
         assert wait_until(lambda: len(found.messages) >= 8, 180), daemon.stderr()
         configs = check_discovery(prefix, discovery, found, mosquitto)
+        with found.lock:
+            found.messages.clear()
+        found.client.publish(f"{discovery}/status", b"online", qos=1)  # HA restarted
+        assert wait_until(lambda: {t for t, _, _ in found.messages} >= set(configs), 30), \
+            "discovery not published again when Home Assistant came online"
         switch = configs[f"{discovery}/switch/testnode/cam_detection/config"]
         assert wait_until(lambda: state.on(switch["state_topic"])[-1:] == [b"ON"], 30)
         objects = [f"{prefix}/cam/objects/{x}" for x in LABELS]
