@@ -137,3 +137,19 @@ def test_unusable_paths_are_named_not_raised() -> None:
                      ("/tmp/" + "x" * 300 + "/e.jsonl", "File name too long")):
         problem = path_problem(WrittenPath("outputs.event_log.path", Path(bad), False))
         assert problem is not None and problem.startswith("unusable path") and why in problem
+
+
+def test_the_zoo_cache_follows_systemds_cache_directory(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    from daemon.zoo_cache import cache_dir
+
+    monkeypatch.delenv("D2STREAM_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "d2stream"
+    monkeypatch.setenv("CACHE_DIRECTORY", "/var/cache/d2stream")
+    assert cache_dir() == Path("/var/cache/d2stream")
+    monkeypatch.setenv("D2STREAM_CACHE", str(tmp_path / "own"))
+    assert cache_dir() == tmp_path / "own"
+    text = CONFIG.replace("path: models/m.onnx", "path: 'zoo:COCO-Detection/x'")
+    cfg = parse_config(text, base_dir=tmp_path, env={}, check_files=False)
+    assert ("model.path", tmp_path / "own") in [(p.key, p.path) for p in written_paths(cfg)]
