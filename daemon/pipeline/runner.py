@@ -26,12 +26,12 @@ from daemon.config.writable import create_folders
 from daemon.errors import D2StreamError, ModelError
 from daemon.events.lifecycle import EventBatch
 from daemon.events.stage import CameraEvents, EventStage
+from daemon.events.switches import DetectionSwitches
 from daemon.pipeline.frame_queue import FrameHub
 from daemon.pipeline.metrics import Metrics, peak_rss_kb
 from daemon.pipeline.ordering import InOrderDelivery, Outcome
 from daemon.pipeline.results import FrameResult, ModelInfo
 from daemon.pipeline.supervisor import WorkerResult, WorkerSupervisor
-from daemon.pipeline.switches import DetectionSwitches
 from daemon.pipeline.worker import WorkerSpec
 from daemon.service.monitor import ServiceMonitor
 from daemon.service.notify import Notifier

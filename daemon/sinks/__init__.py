@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from daemon.config.schema import DaemonConfig
+from daemon.events.switches import DetectionSwitches
 from daemon.pipeline.metrics import Metrics
-from daemon.pipeline.switches import DetectionSwitches
 from daemon.sinks.base import Sink
 
 __all__ = ["Sink", "build_sinks"]

@@ -35,9 +35,9 @@ from typing import Any
 
 from daemon.config.errors import ConfigError
 from daemon.config.schema import MqttOutput, SnapshotOutput
+from daemon.events.switches import DetectionSwitches
 from daemon.pipeline.metrics import Metrics
 from daemon.pipeline.results import FrameResult, ModelInfo
-from daemon.pipeline.switches import DetectionSwitches
 from daemon.sinks.annotate import encode_jpeg
 from daemon.sinks.base import EventsOnly, Sink
 from daemon.sinks.ha_discovery import (
