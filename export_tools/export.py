@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from daemon import __version__
-from daemon.inference.metadata import COCO_CLASSES, ModelMetadata
+from d2common import __version__
+from d2common.metadata import COCO_CLASSES, ModelMetadata
 from export_tools.errors import ExportError
 from export_tools.modeling.meta_arch import build_model_graph
 from export_tools.modeling.weights import WeightStore

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from d2common.zoo_names import is_zoo_reference
 from daemon.config.events_schema import (
     CameraEventSettings,
     DetectSection,
@@ -33,7 +34,6 @@ from daemon.config.events_schema import (
     ZoneSection,
     overlay,
 )
-from daemon.zoo_cache import is_zoo_reference
 
 #: URL schemes handed to OpenCV/FFmpeg as network streams.
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")

@@ -1,11 +1,12 @@
-"""Capture side of the pipeline: camera sources and the producer threads that read them."""
+"""Capture side of the pipeline: camera sources (a producer thread in
+:mod:`daemon.pipeline.producer` reads each)."""
 
 from __future__ import annotations
 
 from daemon.config.schema import CameraSection, FolderSource, OpenCVSource, PiCameraSource
-from daemon.sources.base import Captured, Frame, FrameSource, SourceError
+from daemon.sources.base import FrameSource, SourceError
 
-__all__ = ["Captured", "Frame", "FrameSource", "SourceError", "create_source"]
+__all__ = ["FrameSource", "SourceError", "create_source"]
 
 
 def create_source(

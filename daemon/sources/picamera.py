@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 
 from daemon.config.schema import PiCameraSource as PiCameraConfig
-from daemon.sources.base import Captured, FrameSource, SourceError
+from daemon.sources.base import FrameSource, SourceError
+from daemon.structures.frame import Captured
 
 log = logging.getLogger(__name__)
 
