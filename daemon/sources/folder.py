@@ -12,7 +12,7 @@ from pathlib import Path
 
 from d2common.errors import InputImageError
 from d2common.image_io import read_image_bgr
-from daemon.config.schema import FolderSource as FolderSourceConfig
+from daemon.config.schema import FolderSourceConfig
 from daemon.sources.base import FrameSource, SourceError
 from daemon.sources.frames import DEFAULT_MAX_PIXELS, FrameRejected
 from daemon.structures.frame import Captured
