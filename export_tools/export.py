@@ -166,7 +166,8 @@ def export_model(config_file: str | os.PathLike, weights: str | os.PathLike,
                  keypoint_connections: Sequence[Sequence[str]] | None = None) -> Path:
     """Read ``config_file`` (+ ``opts``) and ``weights``; write the ONNX model to ``output``."""
     from export_tools.checkpoint import load_checkpoint
-    from export_tools.config import check_supported, load_config
+    from export_tools.config import load_config
+    from export_tools.modeling.supported import check_supported
 
     cfg = load_config(config_file, opts)
     check_supported(cfg)

@@ -151,8 +151,8 @@ def build_random_model(zoo_name: str, opts: Sequence[str] | None = None, seed: i
                        model_name: str | None = None) -> onnx.ModelProto:
     """The ONNX model of a zoo architecture (e.g. ``COCO-Detection/faster_rcnn_R_50_FPN_3x``)
     at full width with :class:`SyntheticWeights`; ``opts`` override config keys."""
-    from export_tools.config import check_supported
     from export_tools.export import build_onnx_from_weights
+    from export_tools.modeling.supported import check_supported
 
     cfg = zoo_config(zoo_name, opts)
     check_supported(cfg)
