@@ -237,6 +237,13 @@ def test_device_side_needs_no_desktop_tools(package: str) -> None:
     _none(bad, "module-level imports of desktop-only packages")
 
 
+def test_every_folder_of_modules_is_a_package() -> None:
+    """``packages.find`` (pyproject.toml) leaves folders without ``__init__.py`` out of a wheel."""
+    missing = sorted(str(path.parent.relative_to(ROOT)) for path in modules().values()
+                     if not (path.parent / "__init__.py").is_file())
+    _none(sorted(set(missing)), "folders without __init__.py")
+
+
 def test_the_checks_catch_what_they_forbid() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert daemon_layer("daemon.structures.frame") < daemon_layer("daemon.sources.base")
