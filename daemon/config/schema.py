@@ -72,7 +72,7 @@ class ModelSection(_Section):
     # onnxruntime: folder caching the optimised graph for a faster start (None: no cache)
     optimized_cache: ConfigPath | None = None
     # onnxruntime: inference threads busy-wait for work instead of sleeping (faster; off saves
-    # power and heat on a shared or passively cooled machine; README "Performance")
+    # power and heat on a shared or passively cooled machine; docs/performance.md)
     spin_wait: bool = True
 
     @field_validator("path")
