@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         images.append(image_record(str(path), inst, meta, panoptic))
     if args.json:
         doc = {"model": asdict(meta), "images": images}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(doc, indent=1), encoding="utf-8")
     if coco is not None:
         log.info("%d COCO results written to %s", coco.write(args.coco_results),
