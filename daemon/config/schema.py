@@ -72,7 +72,7 @@ class ModelSection(_Section):
     # onnxruntime: folder caching the optimised graph for a faster start (None: no cache)
     optimized_cache: ConfigPath | None = None
     # onnxruntime: inference threads busy-wait for work instead of sleeping (faster; off saves
-    # power and heat on a shared or passively cooled machine; README "Performance")
+    # power and heat on a shared or passively cooled machine; docs/performance.md)
     spin_wait: bool = True
 
     @field_validator("path")
@@ -204,7 +204,10 @@ class CameraSection(_Section):
 
 
 class DrawSection(_Section):
-    min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_score: float = Field(default=0.6, ge=0.0, le=1.0)
+    # Box IoU above which a lower-scoring detection is not drawn, whatever its class (one tag
+    # per object); null draws every detection.
+    suppress_iou: float | None = Field(default=0.5, gt=0.0, le=1.0)
     masks: bool = True
     keypoints: bool = True
     fps: bool = True

@@ -52,7 +52,8 @@ def annotate(result: FrameResult, draw: DrawSection) -> np.ndarray:
     masks and keypoints) and a status line: ``(H, W, 3)`` uint8 BGR."""
     frame = result.frame
     out = draw_instances(frame.display_image, display_instances(result, draw),
-                         result.model.class_names, keypoint_pairs(result.model))
+                         result.model.class_names, keypoint_pairs(result.model),
+                         suppress_iou=draw.suppress_iou)
     if draw.fps:
         _status_line(out, f"{frame.camera}  {result.fps:.1f} fps  #{frame.seq}  "
                      + time.strftime("%H:%M:%S", time.localtime(frame.t_wall)))

@@ -60,7 +60,7 @@ class PreviewSink(Sink):
             raise ConfigError(
                 f"OpenCV {cv2.__version__} at {os.path.dirname(cv2.__file__)} has no GUI "
                 "(opencv-python-headless); install one with pip install 'd2stream[preview]' "
-                "(see README: Preview window) or disable the preview",
+                "(see docs/daemon.md: Preview window) or disable the preview",
                 key="outputs.preview.enabled")
         if sys.platform.startswith("linux") and not (
             os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
