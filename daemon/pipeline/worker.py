@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from daemon.inference.backends.base import RemoteOptions
 from daemon.pipeline.shm_ring import attach, frame_view
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class WorkerSpec:
     backend: str = "onnxruntime"
     optimized_cache: str | None = None
     spin_wait: bool = True
+    remote: RemoteOptions | None = None
 
 
 def pack_prediction(prediction: Any, min_score: float) -> dict[str, Any]:
@@ -82,7 +84,7 @@ def _load(conn: Connection, spec: WorkerSpec) -> Any | None:
 
         predictor = Predictor(spec.model_path, num_threads=spec.num_threads,
                               backend=spec.backend, optimized_cache=spec.optimized_cache,
-                              spin_wait=spec.spin_wait)
+                              spin_wait=spec.spin_wait, remote=spec.remote)
     except Exception as exc:  # reported to the parent, which decides what to do
         conn.send(("error", type(exc).__name__, str(exc)))
         return None

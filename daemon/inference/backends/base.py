@@ -17,7 +17,32 @@ DEFAULT_BACKEND = "onnxruntime"
 BACKENDS: dict[str, tuple[str, str]] = {
     "onnxruntime": ("daemon.inference.backends.ort_backend", "onnxruntime"),
     "openvino": ("daemon.inference.backends.openvino_backend", "openvino"),
+    # an Open Inference Protocol server (d2stream serve, Triton, KServe): stdlib HTTP only
+    "remote": ("daemon.inference.backends.remote_backend", "http"),
 }
+
+
+@dataclass(frozen=True)
+class RemoteOptions:
+    """Where the ``remote`` backend sends network inputs (``model.remote`` in the config).
+
+    Attributes:
+        url: the server's base URL (``http://host:8000``).
+        model_name / model_version: the model on the server (version None: the server's choice).
+        timeout_s: per request. retries: extra attempts after a failure, ``backoff_s`` apart
+            (doubling). token: bearer token the server requires, if any.
+        fallback: ``drop`` (a frame the server cannot answer fails and is dropped) or ``local``
+            (it is inferred by the local model file instead).
+    """
+
+    url: str
+    model_name: str
+    model_version: str | None = None
+    timeout_s: float = 10.0
+    retries: int = 2
+    backoff_s: float = 0.2
+    token: str | None = None
+    fallback: str = "drop"
 
 
 @dataclass(frozen=True)
@@ -37,6 +62,7 @@ class BackendOptions:
     num_threads: int | None = None
     optimized_cache: str | None = None
     spin_wait: bool = True
+    remote: RemoteOptions | None = None
 
 
 class Backend(Protocol):
