@@ -4,8 +4,8 @@ Protocol on the duplex pipe (messages are small tuples; frames never cross it):
 
 - worker -> parent at start: ``("ready", pid, metadata: dict)`` or ``("error", kind, message)``;
 - parent -> worker: ``(token, segment name, shape)`` per frame, ``None`` to stop;
-- worker -> parent: ``("result", token, prediction: dict of arrays, inference seconds)`` or
-  ``("failed", token, message)``.
+- worker -> parent: ``("result", token, prediction: dict of arrays, inference seconds, stats)``
+  or ``("failed", token, message, stats)``; ``stats``: the remote backend's counters or None.
 
 Predictions travel as the fields of :class:`CompactPrediction` (boxes, scores, classes and the
 28x28 mask probabilities of the detections above ``min_score``), never as full-size masks.
@@ -124,8 +124,14 @@ def _infer(predictor: Any, segments: _Attachments, msg: tuple, min_score: float)
         del image
         packed = pack_prediction(prediction, min_score)
     except Exception as exc:  # one bad frame must not end the worker
-        return ("failed", token, f"{type(exc).__name__}: {exc}")
-    return ("result", token, packed, time.perf_counter() - start)
+        return ("failed", token, f"{type(exc).__name__}: {exc}", _backend_stats(predictor))
+    return ("result", token, packed, time.perf_counter() - start, _backend_stats(predictor))
+
+
+def _backend_stats(predictor: Any) -> dict[str, int] | None:
+    """The remote backend's counters (requests, retries, failures, fallbacks), else None."""
+    stats = getattr(predictor.backend, "stats", None)
+    return dict(stats) if isinstance(stats, dict) else None
 
 
 def worker_main(conn: Connection, spec: WorkerSpec) -> None:

@@ -66,6 +66,8 @@ def test_four_remote_daemons_equal_local_inference(tmp_path: Path, demo_model: P
     for i, daemon in enumerate(daemons):
         cam = daemon.stats()["cameras"][f"cam{i}"]
         assert cam["processed"] == FRAMES and cam["dropped"] == 0
+        remote = daemon.stats()["remote"]  # the counters /healthz and /metrics show
+        assert remote["requests"] == FRAMES and remote["failures"] == remote["fallbacks"] == 0
         remote_events = _events(daemon.workdir / "events.jsonl", f"cam{i}")
         assert remote_events, f"cam{i} made no events"
         assert remote_events == _events(local_dir / "events.jsonl", f"cam{i}")
@@ -93,3 +95,5 @@ def test_daemon_falls_back_to_the_local_model_when_the_server_is_gone(
     cam = daemon.stats()["cameras"]["cam"]
     assert cam["processed"] == 4 * FRAMES and daemon.stats()["worker"]["frames_lost"] == 0
     assert "inferring this frame with the local model" in daemon.stderr()
+    remote = daemon.stats()["remote"]
+    assert remote["fallbacks"] == remote["failures"] > 0 and remote["retries"] > 0
