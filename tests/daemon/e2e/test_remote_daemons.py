@@ -97,3 +97,30 @@ def test_daemon_falls_back_to_the_local_model_when_the_server_is_gone(
     assert "inferring this frame with the local model" in daemon.stderr()
     remote = daemon.stats()["remote"]
     assert remote["fallbacks"] == remote["failures"] > 0 and remote["retries"] > 0
+
+
+def test_daemon_recovers_when_the_server_is_killed_and_restarted(
+        tmp_path: Path, demo_model: Path, demo_video) -> None:  # noqa: ANN001
+    video, _ = demo_video(6 * FRAMES, seed=31)
+    server = ServeProcess(demo_model, tmp_path)
+    config = daemon_config(demo_model, video, detect={"fps": 0})
+    config["model"].update(num_threads=1, backend="remote", remote={
+        "url": server.url, "model_name": "demo", "timeout_s": 30, "retries": 8,
+        "backoff_s": 0.2, "fallback": "drop"})
+    work = tmp_path / "d"
+    work.mkdir()
+    daemon = DaemonProcess(write_yaml(work / "config.yaml", config), work)
+    try:
+        assert daemon.wait_for_log("loaded", timeout=300), daemon.stderr()
+        server.kill()
+        server.start()  # same port; the retries (0.2 s doubling, 8 times) outlast the restart
+        assert daemon.wait(timeout=400) == 0, daemon.stderr()
+    finally:
+        daemon.kill()
+        server.kill()
+    stats = daemon.stats()
+    assert stats["cameras"]["cam"]["processed"] == 6 * FRAMES
+    assert stats["worker"]["frames_lost"] == 0 and stats["remote"]["failures"] == 0
+    assert stats["remote"]["retries"] > 0  # the outage was hit, and bridged
+    assert stats["remote"]["requests"] == 6 * FRAMES + stats["remote"]["retries"]
+    assert read_jsonl(work / "events.jsonl")  # events accepted before and after: all written
