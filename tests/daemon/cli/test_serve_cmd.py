@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from daemon.inference.backends import create_backend
 from daemon.inference.oip_codec import decode, encode
+from tests.daemon.daemon_helpers import subprocess_env
 from tests.daemon.serve_process import ServeProcess, get, request
 
 RNG = np.random.default_rng(0)
@@ -77,3 +80,20 @@ def test_token_is_required_when_set(demo_model: Path, tmp_path: Path) -> None:
         assert get(f"{proc.url}/v2", {"Authorization": "Bearer s3cret"})[0] == 200
     finally:
         proc.kill()
+
+
+def test_exposed_without_token_and_missing_model_are_one_line_errors(demo_model: Path,
+                                                                     tmp_path: Path) -> None:
+    exposed = _d2stream("serve", str(demo_model), "--host", "0.0.0.0", "--port", "0")
+    assert exposed.returncode != 0
+    assert "--host 0.0.0.0 exposes the server: set --token" in exposed.stderr
+    missing = _d2stream("serve", str(tmp_path / "none.onnx"), "--port", "0")
+    assert missing.returncode != 0 and "model file not found" in missing.stderr
+    assert "Traceback" not in exposed.stderr + missing.stderr
+
+
+def _d2stream(*args: str) -> subprocess.CompletedProcess:
+    env = subprocess_env()
+    env.pop("D2STREAM_SERVE_TOKEN", None)
+    return subprocess.run([sys.executable, "-m", "daemon.cli.main", *args], capture_output=True,
+                          text=True, timeout=120, env=env)
