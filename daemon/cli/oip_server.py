@@ -6,7 +6,7 @@ Routes (the protocol's HTTP/REST API):
 - ``GET /v2``: server metadata (name, version, extensions: ``binary_tensor_data``);
 - ``GET /v2/models/<name>[/versions/<v>]``: model metadata; the d2stream metadata of the model
   (class names, input format, sizes) are its ``parameters``;
-- ``GET /v2/models/<name>[/versions/<v>]/ready``;
+- ``GET /v2/models/<name>[/versions/<v>]/ready``; ``.../config`` (Triton-style configuration);
 - ``POST /v2/models/<name>[/versions/<v>]/infer``: JSON tensors or binary tensor data.
 
 The model runs one request at a time (ONNX Runtime uses every core for one inference); at
@@ -55,6 +55,12 @@ class ModelHost:
                 "outputs": [{"name": n, "datatype": "FP32", "shape": [-1]}
                             for n in self.backend.output_names],
                 "parameters": dict(self.backend.metadata_props)}
+
+    def config(self) -> dict[str, Any]:
+        """The model configuration as Triton's ``GET /v2/models/<name>/config`` gives it."""
+        return {"name": self.name, "platform": "onnxruntime_onnx", "max_batch_size": 0,
+                "parameters": {k: {"string_value": v}
+                               for k, v in self.backend.metadata_props.items()}}
 
     def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
         """The outputs, or None when too many requests already wait."""
@@ -136,6 +142,8 @@ class OipHandler(BaseHTTPRequestHandler):
                 self._error(404, route[1] if route else f"no route {path}")
             elif route[0] == "":
                 self._json(200, host.metadata())
+            elif route[0] == "config":  # Triton's model configuration endpoint
+                self._json(200, host.config())
             elif route[0] == "ready":
                 self._json(200, {"name": host.name, "ready": True})
             else:

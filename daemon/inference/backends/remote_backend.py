@@ -60,9 +60,11 @@ class RemoteBackend:
         self._local_options = BackendOptions(options.num_threads, options.optimized_cache,
                                              options.spin_wait)
         self.stats = {"requests": 0, "retries": 0, "failures": 0, "fallbacks": 0}
-        meta = self._metadata()
-        self.metadata_props: dict[str, str] = {str(k): str(v) for k, v in
-                                               (meta.get("parameters") or {}).items()}
+        meta = self._metadata(self._model_url)
+        params = meta.get("parameters")
+        if not params:  # Triton: config parameters are only in the model configuration
+            params = config_parameters(self._metadata(f"{self._model_url}/config"))
+        self.metadata_props: dict[str, str] = {str(k): str(v) for k, v in params.items()}
         self.output_names = [str(o["name"]) for o in meta.get("outputs", [])
                              if isinstance(o, dict) and "name" in o]
         for needed in ("boxes", "scores", "classes"):
@@ -71,8 +73,8 @@ class RemoteBackend:
                                  f"(outputs: {', '.join(self.output_names) or 'none'})")
         self._check_against_local()
 
-    def _metadata(self) -> dict[str, Any]:
-        status, body, _ = self._request("GET", self._model_url, None, {})
+    def _metadata(self, url: str) -> dict[str, Any]:
+        status, body, _ = self._request("GET", url, None, {})
         if status != 200:
             raise ModelError(f"{self.where}: model metadata answered HTTP {status} "
                              f"({body[:120].decode(errors='replace').strip()})")
@@ -160,6 +162,16 @@ class RemoteBackend:
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
             raise RemoteError(f"{self.where}: unreachable ({reason})") from exc
+
+
+def config_parameters(config: dict[str, Any]) -> dict[str, str]:
+    """The string parameters of a Triton model configuration (``GET .../config``), whose
+    ``parameters`` map each key to ``{"string_value": ...}``."""
+    params = config.get("parameters") or {}
+    if not isinstance(params, dict):
+        return {}
+    return {str(k): str(v["string_value"]) for k, v in params.items()
+            if isinstance(v, dict) and "string_value" in v}
 
 
 def load(model_path: str | os.PathLike, options: BackendOptions) -> RemoteBackend:

@@ -11,7 +11,7 @@ import pytest
 from d2common.errors import ModelError
 from d2common.image_io import read_image_bgr
 from daemon.inference.backends import RemoteOptions
-from daemon.inference.backends.remote_backend import RemoteError
+from daemon.inference.backends.remote_backend import RemoteError, config_parameters
 from daemon.inference.predictor import Predictor
 from tests.conftest import require_fixtures
 from tests.daemon.serve_process import ServeProcess
@@ -76,3 +76,15 @@ def test_server_down_retries_then_drops_or_falls_back(demo_model: Path, tmp_path
         assert falling_back.backend.stats["fallbacks"] == 1
     finally:
         proc.kill()
+
+
+def test_triton_style_config_parameters_equal_the_metadata(server: ServeProcess,
+                                                           demo_model: Path) -> None:
+    """The client reads the metadata from .../config when the model metadata has none
+    (Triton); the server gives the same parameters there, in Triton's shape."""
+    from tests.daemon.serve_process import get  # noqa: PLC0415
+
+    status, config = get(f"{server.url}/v2/models/demo/config")
+    assert status == 200 and config["platform"] == "onnxruntime_onnx"
+    assert config_parameters(config) == Predictor(demo_model).backend.metadata_props
+    assert config_parameters({"parameters": {"a": {"int64_value": 1}}}) == {}
