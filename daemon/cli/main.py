@@ -27,6 +27,7 @@ SUBCOMMANDS["verify"] = ("daemon.cli.verify_cmd", "compare an exported model wit
 SUBCOMMANDS["zoo"] = ("daemon.cli.zoo_cmd", "list, download, export official Detectron2 models")
 SUBCOMMANDS["run"] = ("daemon.cli.run_cmd", "run the camera daemon with a YAML config")
 SUBCOMMANDS["check-config"] = ("daemon.cli.check_config_cmd", "validate a daemon YAML config")
+SUBCOMMANDS["serve"] = ("daemon.cli.serve_cmd", "serve a model over the Open Inference Protocol")
 SUBCOMMANDS["demo-video"] = ("daemon.cli.demo_video_cmd", "write a video of moving shapes")
 
 # What `d2stream --help` says: written for users (the module docstring is for developers).

@@ -63,12 +63,28 @@ def _section() -> Any:
     return Field(default_factory=dict, validate_default=True)
 
 
+class RemoteSection(_Section):
+    """``model.remote``: the Open Inference Protocol server of ``backend: remote``."""
+
+    url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+")
+    protocol: Literal["http"] = "http"
+    model_name: str = Field(default="model", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    model_version: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
+    timeout_s: float = Field(default=10.0, gt=0)
+    retries: int = Field(default=2, ge=0, le=10)
+    backoff_s: float = Field(default=0.2, ge=0)
+    token: str | None = None
+    fallback: Literal["drop", "local"] = "drop"
+
+
 class ModelSection(_Section):
     path: Path
     num_threads: int | None = Field(default=None, ge=1, le=256)
     min_score: float = Field(default=0.5, ge=0.0, le=1.0)
     # inference engine: onnxruntime (default) or openvino (pip install 'd2stream[openvino]')
-    backend: Literal["onnxruntime", "openvino"] = "onnxruntime"
+    backend: Literal["onnxruntime", "openvino", "remote"] = "onnxruntime"
+    # backend remote: the Open Inference Protocol server (docs/scaling-out.md)
+    remote: RemoteSection = _section()
     # onnxruntime: folder caching the optimised graph for a faster start (None: no cache)
     optimized_cache: ConfigPath | None = None
     # onnxruntime: inference threads busy-wait for work instead of sleeping (faster; off saves

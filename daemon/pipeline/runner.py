@@ -25,6 +25,7 @@ from daemon.config.errors import ConfigError
 from daemon.config.schema import DaemonConfig
 from daemon.events.lifecycle import EventBatch
 from daemon.events.stage import CameraEvents, EventStage
+from daemon.inference.backends.base import RemoteOptions
 from daemon.pipeline.frame_queue import FrameHub
 from daemon.pipeline.ordering import InOrderDelivery, Outcome
 from daemon.pipeline.producer import Producer
@@ -279,7 +280,15 @@ def worker_spec(config: DaemonConfig, model_path: Path) -> WorkerSpec:
     return WorkerSpec(str(model_path), model.num_threads, model.min_score,
                       logging.getLogger().getEffectiveLevel(), backend=model.backend,
                       optimized_cache=_optional_str(model.optimized_cache),
-                      spin_wait=model.spin_wait)
+                      spin_wait=model.spin_wait, remote=_remote_options(config))
+
+
+def _remote_options(config: DaemonConfig) -> RemoteOptions | None:
+    if config.model.backend != "remote":
+        return None
+    r = config.model.remote
+    return RemoteOptions(r.url, r.model_name, r.model_version, r.timeout_s, r.retries,
+                         r.backoff_s, r.token, r.fallback)
 
 
 def _optional_str(path: object) -> str | None:

@@ -235,6 +235,8 @@ class WorkerSupervisor:
             return True
         if self.next_frame is not None:
             self.submit_next(self.next_frame)
+        if len(msg) > 4 and msg[-1] is not None:
+            self.metrics.remote_stats(msg[-1])
         if msg[0] == "failed":
             log.warning("camera %r frame %d: inference failed: %s",
                         entry.frame.camera, entry.frame.seq, msg[2])

@@ -80,6 +80,14 @@ def render(snapshot: Mapping[str, Any]) -> str:
                      [({}, worker["frames_lost"])])
     lines += _series("d2stream_worker_up", "gauge", "1 while the worker process is alive.",
                      [({}, int(bool(worker["alive"])))])
+    remote: Mapping[str, int] = snapshot.get("remote") or {}
+    for key, text in (("requests", "Requests sent to the remote inference server."),
+                      ("retries", "Remote inference requests retried."),
+                      ("failures", "Frames the remote server could not answer."),
+                      ("fallbacks", "Frames inferred by the local fallback model.")):
+        if key in remote:
+            lines += _series(f"d2stream_remote_{key}_total", "counter", text,
+                             [({}, remote[key])])
     lines += _series("d2stream_sink_dropped_total", "counter",
                      "Items a slow sink dropped from its queue.",
                      [({"sink": s}, n) for s, n in snapshot["sinks_dropped"].items()])

@@ -94,6 +94,7 @@ class Metrics:
         self.cameras: dict[str, CameraStats] = {}
         self.queue_stats = queue_stats or dict
         self.worker_restarts = 0
+        self.remote: dict[str, int] | None = None
         self.worker_pid: int | None = None
         self.worker_peak_rss_kb = 0
         self.worker_alive = False
@@ -185,6 +186,11 @@ class Metrics:
             self.worker_alive = False
             self.frames_lost += lost_frames
 
+    def remote_stats(self, stats: dict[str, int]) -> None:
+        """The remote backend's latest counters (``model.backend: remote``)."""
+        with self._lock:
+            self.remote = dict(stats)
+
     def frames_lost_add(self, count: int) -> None:
         with self._lock:
             self.frames_lost += count
@@ -228,6 +234,7 @@ class Metrics:
                            "inferences": self.inference_count,
                            "inference_total_s": round(self.inference_total_s, 6),
                            "inference_p50_s": inf50, "inference_p95_s": inf95},
+                "remote": None if self.remote is None else dict(self.remote),
                 "sinks_dropped": dict(self.sink_dropped),
                 "cameras": cameras,
                 "faults": faults,
