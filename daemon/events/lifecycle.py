@@ -2,9 +2,10 @@
 
 - ``start``: once the median of a track's recent scores (:meth:`TrackedObject.median_score`)
   reaches its label's ``threshold`` and, with ``required_zones``, once it has entered one of them;
-- ``update``: when its zones change (at once), or, at most every ``update_interval_s``, when its
-  top score rose by ``update_score_delta`` or its box moved (IoU with the last published box
-  below ``update_box_iou``);
+- ``update``: when its zones or its label change (at once; the label is the track's label
+  vote winner, so ``before.label`` / ``after.label`` show a flip), or, at most every
+  ``update_interval_s``, when its top score rose by ``update_score_delta`` or its box moved
+  (IoU with the last published box below ``update_box_iou``);
 - ``end``: once it has not been detected for ``end_after_s`` (or at shutdown); the best frame's
   snapshot is requested then, once.
 
@@ -66,7 +67,8 @@ class EventTracker:
         self.class_names = list(class_names)
         self.model_name = model_name
         self.snapshot_dir = snapshot_dir
-        self.tracker = Tracker(tracking.iou_threshold, tracking.low_iou_threshold)
+        self.tracker = Tracker(tracking.iou_threshold, tracking.low_iou_threshold,
+                               tracking.new_track_iou)
         self.objects: dict[int, TrackedObject] = {}
         wanted = self.events.labels or self.class_names
         self._counts_sent: dict[str, int] | None = None
@@ -111,6 +113,7 @@ class EventTracker:
                 obj = TrackedObject(track.track_id, self.label(track.class_id), frame.t_wall,
                                     self.events.score_window)
                 self.objects[track.track_id] = obj
+            obj.label = self.label(track.class_id)  # the vote winner: zones, counts follow it
             box = detections.boxes[index]
             obj.observe(frame, t, box, float(detections.scores[index]),
                         self.zones.zones_of(box, obj.label))
@@ -153,7 +156,7 @@ class EventTracker:
     def _material_change(self, obj: TrackedObject, t: float) -> bool:
         last = obj.published
         assert last is not None
-        if obj.current_zones != last["current_zones"]:
+        if obj.current_zones != last["current_zones"] or obj.label != last["label"]:
             return True
         if t - obj.published_t < self.events.update_interval_s - CLOCK_EPS:
             return False
