@@ -99,7 +99,8 @@ class ReopenSection(_Section):
     max_delay_s: float = Field(default=30.0, ge=0)
     multiplier: float = Field(default=2.0, ge=1.0)
     max_attempts: int = Field(default=0, ge=0)
-    on_start_failure: Literal["fail", "retry"] = "fail"
+    on_start_failure: Literal["fail", "retry"] = "retry"
+    probe_interval_s: float = Field(default=1.0, gt=0, le=5.0)
 
 
 class OpenCVSource(_Section):

@@ -42,7 +42,7 @@ def test_minimal_config_gets_documented_defaults_and_absolute_paths(base: Path) 
     camera = cfg.cameras[0]
     assert camera.source.url == str((base / "clip.mp4").resolve())
     assert camera.source.kind() == "file"
-    assert camera.queue_size == 2 and camera.reopen.on_start_failure == "fail"
+    assert camera.queue_size == 2 and camera.reopen.on_start_failure == "retry"
     assert cfg.outputs.event_log.enabled and cfg.outputs.event_log.fsync == "interval"
     assert cfg.outputs.event_log.path == (base / "var" / "events.jsonl").resolve()
     assert cfg.outputs.http.host == "127.0.0.1" and not cfg.outputs.http.enabled
