@@ -223,6 +223,7 @@ class HttpOutput(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
     jpeg_quality: int = Field(default=80, ge=1, le=100)
     max_fps: float = Field(default=15.0, gt=0)
+    overlay: Literal["tracked", "detections"] = "tracked"
     token: str | None = Field(default=None, min_length=16, pattern=r"^[\x21-\x7e]+$")
     username: str | None = Field(default=None, min_length=1, pattern=r"^[^:\s]+$")
     password: str | None = Field(default=None, min_length=8)

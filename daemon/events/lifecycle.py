@@ -24,6 +24,7 @@ from daemon.config.events_schema import CameraEventSettings, TrackingSection
 from daemon.events.filters import ObjectFilter
 from daemon.events.messages import EventMessage, EventType
 from daemon.events.objects import BestShot, EventContext, TrackedObject
+from daemon.pipeline.results import TrackedBox
 from daemon.sources.base import Frame
 from daemon.tracking.geometry import iou
 from daemon.tracking.tracker import Tracker
@@ -76,6 +77,7 @@ class EventTracker:
         self.ctx: EventContext | None = None
         self.filter: ObjectFilter | None = None
         self.zones: ZoneSet | None = None
+        self._last_update: float | None = None  # event clock of the latest inference
 
     @property
     def active(self) -> bool:
@@ -106,6 +108,7 @@ class EventTracker:
         self._expire(t, ctx, batch)
         detections = self.filter.select(boxes, scores, classes)
         update = self.tracker.update(detections, t)
+        self._last_update = t
         seen = []
         for track, index in [*update.matched, *update.created]:
             obj = self.objects.get(track.track_id)
@@ -130,6 +133,18 @@ class EventTracker:
         self._expire(t, ctx, batch)
         batch.counts = self._counts_if_changed()
         return batch
+
+    def tracked_boxes(self, frame: Frame, t: float) -> list[TrackedBox]:
+        """Tracks matched at the latest inference, boxes predicted for ``t`` and scaled from
+        the display size the tracker knows to ``frame``'s display image."""
+        if self.ctx is None or self._last_update is None:
+            return []
+        height, width = frame.display_image.shape[:2]
+        sx, sy = width / self.ctx.frame_size[0], height / self.ctx.frame_size[1]
+        return [TrackedBox(track.track_id, track.class_id, track.score,
+                           (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy))
+                for track, box in self.tracker.predicted_boxes(t)
+                if track.last_seen >= self._last_update]
 
     def close(self) -> EventBatch:
         """End every event (shutdown)."""

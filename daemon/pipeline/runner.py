@@ -67,6 +67,7 @@ class Pipeline:
         self.supervisor: WorkerSupervisor | None = None
         self.producers: list[Producer] = []
         self.sinks: list[Sink] = []
+        self._live_sinks: list[Sink] = []
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="dispatch",
                                             daemon=True)
         self.peak_rss_kb: dict[str, int] = {}
@@ -149,14 +150,30 @@ class Pipeline:
     def _create_producers(self) -> None:
         assert self.model is not None
         min_max = (self.model.min_size_test, self.model.max_size_test)
+        live = [sink for sink in self.sinks if getattr(sink, "live", False)]
+        self._live_sinks = live
         for camera in self.config.enabled_cameras():
             source = create_source(camera, min_max)
             self.hub.add(camera.name, camera.queue_size, source.lossless)
             self.metrics.add_camera(camera.name)
             self.producers.append(Producer(source, camera.reopen, self.hub, self.metrics,
-                                           self.stop, max_pixels=camera.max_pixels))
+                                           self.stop, max_pixels=camera.max_pixels,
+                                           on_frame=self._live_frame if live else None))
 
     # -- running -------------------------------------------------------------------------------
+    def _live_frame(self, frame: Frame) -> None:
+        """Every captured frame goes to the live view (capture thread), with the camera's
+        tracked objects as of now, or its latest detections (``outputs.http.overlay``)."""
+        assert self.stage is not None and self.model is not None
+        camera = self.stage[frame.camera]
+        now = time.monotonic()
+        tracked = self.config.outputs.http.overlay == "tracked"
+        result = FrameResult(frame, camera.display_prediction(frame), self.model, 0.0, now,
+                             fps=self.metrics.camera_fps(frame.camera, now), inferred=False,
+                             live=True, objects=camera.tracked_boxes(frame) if tracked else None)
+        for sink in self._live_sinks:
+            sink.offer(result)
+
     def _dispatch_loop(self) -> None:
         assert self.supervisor is not None
         while not self.stop.is_set():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from daemon.config.schema import ReopenSection
 from daemon.pipeline.frame_queue import FrameHub
@@ -56,8 +57,12 @@ class Producer:
 
     def __init__(self, source: FrameSource, reopen: ReopenSection, hub: FrameHub,
                  metrics: Metrics, stop: threading.Event,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+                 max_pixels: int = DEFAULT_MAX_PIXELS,
+                 on_frame: Callable[[Frame], None] | None = None) -> None:
+        """``on_frame``: called in the capture thread with every frame read (the live view),
+        before it is queued for the model."""
         self.source = source
+        self.on_frame = on_frame
         self.max_pixels = max_pixels
         source.on_rejected = self._rejected
         self.name = source.name
@@ -156,11 +161,19 @@ class Producer:
             frame = Frame.now(self.name, self.seq, image, display, captured.t_media)
             self.seq += 1
             self.metrics.frame_captured(self.name, frame.t_mono)
+            self._tap(frame)
             if not self.hub.put(frame, self.stop):
                 return
             if self.source.pace_fps:
                 paced += 1
                 pace_start = self._pace(pace_start, paced, self.source.pace_fps)
+
+    def _tap(self, frame: Frame) -> None:
+        if self.on_frame is not None:
+            try:
+                self.on_frame(frame)
+            except Exception:  # the live view must never stop the capture
+                log.exception("camera %r: live view of frame %d failed", self.name, frame.seq)
 
     def _pace(self, start: float, count: int, fps: float) -> float:
         """Sleep until frame ``count`` is due; restart the schedule when far behind."""

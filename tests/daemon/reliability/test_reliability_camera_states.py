@@ -22,7 +22,7 @@ from tests.daemon.daemon_helpers import (
     write_yaml,
 )
 from tests.daemon.reliability.fault_helpers import health, now, report_figure, wait_for
-from tests.daemon.reliability.state_camera import StateCamera
+from tests.daemon.state_camera import StateCamera
 
 STOP_TIMEOUT_S = 5.0
 SLOW_S = 60  # camera timeouts far beyond the stop timeout: a blocked call must not matter
