@@ -5,8 +5,11 @@ Each :meth:`Tracker.update` takes one frame's detections, split into *high* ones
 the label's ``min_score``) and *low* ones (above the model's floor only):
 
 1. every track's box is predicted to the frame's time;
-2. high detections are matched to tracks whatever their labels (maximum IoU, at least
-   ``iou_threshold``): one physical object is one track even when the model's label flips;
+2. high detections are matched to tracks whatever their labels (maximum IoU of the predicted
+   box, or of the last measured one when the prediction ran away, at least ``iou_threshold``):
+   one physical object is one track even when the model's label flips; *confirmed* tracks
+   (matched ``CONFIRM_HITS`` times) are served first, so a young duplicate never steals an
+   established object's detection;
 3. low detections are matched to the tracks still unmatched (at least ``low_iou_threshold``):
    a dip in confidence (occlusion, blur) keeps the track alive but never starts a new one;
 4. unmatched high detections start new tracks with new ids (1, 2, ... per tracker), except
@@ -31,6 +34,8 @@ import numpy as np
 from daemon.tracking.assignment import match_by_iou
 from daemon.tracking.geometry import iou_matrix
 from daemon.tracking.kalman import KalmanBank, states_to_boxes
+
+CONFIRM_HITS = 3  # a track matched this often is matched before younger (tentative) ones
 
 
 @dataclass
@@ -122,9 +127,15 @@ class Tracker:
         high = np.flatnonzero(detections.high)
         low = np.flatnonzero(~detections.high)
         everyone = np.arange(len(tracks))
-        pairs = self._match(predicted, detections, everyone, high, self.iou_threshold)
+        confirmed = np.array([tr.hits >= CONFIRM_HITS for tr in tracks], bool)
+        last = np.array([tr.box for tr in tracks], np.float64).reshape(-1, 4)
+        pairs = self._match(predicted, detections, everyone[confirmed], high,
+                            self.iou_threshold, last)
+        free = np.setdiff1d(high, [di for _, di in pairs])
+        pairs += self._match(predicted, detections, everyone[~confirmed], free,
+                             self.iou_threshold, last)
         rest = np.setdiff1d(everyone, [ti for ti, _ in pairs])
-        pairs += self._match(predicted, detections, rest, low, self.low_iou_threshold)
+        pairs += self._match(predicted, detections, rest, low, self.low_iou_threshold, last)
         if pairs:
             rows, dets = (np.array(v, np.int64) for v in zip(*pairs, strict=True))
             self._bank.update(rows, detections.boxes[dets])
@@ -170,12 +181,16 @@ class Tracker:
 
     @staticmethod
     def _match(predicted: np.ndarray, dets: Detections, track_idx: np.ndarray,
-               det_idx: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+               det_idx: np.ndarray, threshold: float,
+               last: np.ndarray | None = None) -> list[tuple[int, int]]:
         """Matches ``(track index, detection index)`` between the given subsets: IoU of the
-        predicted box at least ``threshold``, whatever the labels."""
+        predicted box (or of the last measured one, ``last``) at least ``threshold``, whatever
+        the labels."""
         if track_idx.size == 0 or det_idx.size == 0:
             return []
         ious = iou_matrix(predicted[track_idx], dets.boxes[det_idx])
+        if last is not None:  # a prediction run away (a bounce, a stop) must not lose it
+            ious = np.maximum(ious, iou_matrix(last[track_idx], dets.boxes[det_idx]))
         return [(int(track_idx[r]), int(det_idx[c])) for r, c in match_by_iou(ious, threshold)]
 
     def _create(self, dets: Detections, index: int, t: float) -> Track:

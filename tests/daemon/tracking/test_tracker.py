@@ -132,3 +132,28 @@ def test_a_second_report_of_a_tracked_object_starts_no_track() -> None:
     assert Tracker().update(dets((*square(100, 100), 0.9, 0, True),
                                  (*square(112, 100), 0.8, 1, True)), 0.0).created[1][0] \
         .track_id == 2  # 0 (off): both start tracks
+
+
+def test_a_run_away_prediction_keeps_its_object() -> None:
+    """An object moving right fast stops dead (a bounce) and is missed twice: its predicted box
+    runs off, the last measured box still catches the next detection."""
+    tracker = Tracker()
+    for step in range(10):
+        tracker.update(dets((*square(100 + 15 * step, 100), 0.9, 0, True)), step * 0.1)
+    tracker.update(dets(), 1.0)
+    tracker.update(dets(), 1.1)
+    (_, predicted), = tracker.predicted_boxes(1.2)
+    assert predicted[0] - square(235, 100)[0] > 35  # run off: IoU with the object below 0.3
+    update = tracker.update(dets((*square(236, 100), 0.9, 0, True)), 1.2)
+    assert [t.track_id for t, _ in update.matched] == [1] and not update.created
+
+
+def test_established_tracks_are_served_before_young_ones() -> None:
+    """A young track overlapping an established one must not take its detection."""
+    tracker = Tracker(new_track_iou=0.0)
+    for step in range(3):
+        tracker.update(dets((*square(100, 100), 0.9, 0, True)), step * 0.1)
+    tracker.update(dets((*square(100, 100), 0.9, 0, True), (*square(110, 100), 0.8, 1, True)),
+                   0.3)  # a duplicate starts track 2 right beside it
+    update = tracker.update(dets((*square(108, 100), 0.9, 0, True)), 0.4)
+    assert [t.track_id for t, _ in update.matched] == [1]
