@@ -177,3 +177,14 @@ def _commented(lines: list[str], index: int) -> bool:
     if "#" in lines[index]:
         return True
     return index > 0 and lines[index - 1].lstrip().startswith("#")
+
+
+def test_new_live_view_and_reopen_keys_name_themselves(base: Path) -> None:
+    overlay = MINIMAL + "outputs: {http: {overlay: boxes}}\n"
+    message = error_of(overlay, base)
+    assert message.startswith("config.yaml: outputs.http.overlay: "), message
+    assert "'tracked' or 'detections'" in message
+    probe = MINIMAL.replace("  - name: front\n",
+                            "  - name: front\n    reopen: {probe_interval_s: 30}\n")
+    message = error_of(probe, base)
+    assert message.startswith("config.yaml: cameras[0].reopen.probe_interval_s: "), message
