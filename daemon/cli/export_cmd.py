@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from daemon.errors import D2StreamError
+from d2common.errors import D2StreamError
 
 log = logging.getLogger(__name__)
 

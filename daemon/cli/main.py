@@ -13,8 +13,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from d2common.errors import D2StreamError
 from daemon import __version__
-from daemon.errors import D2StreamError
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {

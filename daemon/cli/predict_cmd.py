@@ -10,10 +10,10 @@ from pathlib import Path
 
 import cv2
 
-from daemon.errors import D2StreamError
-from daemon.inference.image_io import list_images, read_image_bgr
+from d2common.errors import D2StreamError
+from d2common.image_io import list_images, read_image_bgr
+from d2common.metadata import ModelMetadata
 from daemon.inference.instances import Instances
-from daemon.inference.metadata import ModelMetadata
 from daemon.inference.panoptic import PanopticResult
 from daemon.inference.predictor import Predictor
 from daemon.inference.records import image_record

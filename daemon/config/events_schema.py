@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from daemon.zones.polygon import validate_polygon
+from daemon.structures.polygon import validate_polygon
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 ZoneName = Annotated[str, Field(pattern=NAME_PATTERN)]

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from d2common.zoo_names import is_zoo_reference
 from daemon.config.events_schema import (
     CameraEventSettings,
     DetectSection,
@@ -33,7 +34,6 @@ from daemon.config.events_schema import (
     ZoneSection,
     overlay,
 )
-from daemon.zoo_cache import is_zoo_reference
 
 #: URL schemes handed to OpenCV/FFmpeg as network streams.
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
@@ -103,7 +103,7 @@ class ReopenSection(_Section):
     probe_interval_s: float = Field(default=1.0, gt=0, le=5.0)
 
 
-class OpenCVSource(_Section):
+class OpenCVSourceConfig(_Section):
     type: Literal["opencv"]
     url: str | int
     width: int | None = Field(default=None, gt=0)
@@ -158,7 +158,7 @@ def normalize_capture_url(value: str | int, info: ValidationInfo) -> str | int:
     return str(path)
 
 
-class PiCameraSource(_Section):
+class PiCameraSourceConfig(_Section):
     type: Literal["picamera2"]
     camera_num: int = Field(default=0, ge=0)
     main_size: tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]] = (1280, 720)
@@ -168,7 +168,7 @@ class PiCameraSource(_Section):
     stall_timeout_s: float = Field(default=5.0, gt=0)
 
 
-class FolderSource(_Section):
+class FolderSourceConfig(_Section):
     type: Literal["folder"]
     path: Path
     patterns: list[str] = Field(default_factory=lambda: ["*.jpg", "*.jpeg", "*.png", "*.bmp"])
@@ -185,7 +185,7 @@ class FolderSource(_Section):
 
 
 SourceSection = Annotated[
-    Union[OpenCVSource, PiCameraSource, FolderSource],  # noqa: UP007 - discriminated union
+    Union[OpenCVSourceConfig, PiCameraSourceConfig, FolderSourceConfig],  # noqa: UP007 - discriminated union
     Field(discriminator="type"),
 ]
 

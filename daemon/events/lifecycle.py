@@ -22,25 +22,16 @@ import numpy as np
 
 from daemon.config.events_schema import CameraEventSettings, TrackingSection
 from daemon.events.filters import ObjectFilter
-from daemon.events.messages import EventMessage, EventType
-from daemon.events.objects import BestShot, EventContext, TrackedObject
-from daemon.pipeline.results import TrackedBox
-from daemon.sources.base import Frame
+from daemon.events.objects import EventContext, TrackedObject
+from daemon.structures.frame import Frame
+from daemon.structures.messages import EventMessage, EventType
+from daemon.structures.results import TrackedBox
+from daemon.structures.snapshot import SnapshotJob
 from daemon.tracking.geometry import iou
 from daemon.tracking.tracker import Tracker
 from daemon.zones.zoneset import ZoneSet
 
 CLOCK_EPS = 1e-6  # rounding of frame times computed as n / fps
-
-
-@dataclass
-class SnapshotJob:
-    """Write ``best``'s frame (with its box drawn) to ``path``."""
-
-    path: Path
-    best: BestShot
-    label: str
-    event_id: str
 
 
 @dataclass

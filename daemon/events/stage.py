@@ -27,9 +27,9 @@ from daemon.config.schema import CameraSection, DaemonConfig
 from daemon.events.gate import InferenceGate
 from daemon.events.lifecycle import EventBatch, EventTracker
 from daemon.motion.detector import MotionDetector
-from daemon.pipeline.metrics import Metrics
-from daemon.pipeline.results import TrackedBox
-from daemon.sources.base import Frame
+from daemon.structures.frame import Frame
+from daemon.structures.metrics import Metrics
+from daemon.structures.results import TrackedBox
 
 log = logging.getLogger(__name__)
 

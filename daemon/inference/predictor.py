@@ -14,13 +14,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from daemon.errors import InputImageError, ModelError
+from d2common.errors import InputImageError, ModelError
+from d2common.metadata import ModelMetadata
+from d2common.transforms import rescale_boxes, to_network_input
 from daemon.inference.backends import DEFAULT_BACKEND, BackendOptions, create_backend
 from daemon.inference.backends.ort_backend import session_options
 from daemon.inference.instances import Instances
 from daemon.inference.keypoints import heatmaps_to_keypoints, rescale_keypoints
 from daemon.inference.masks import paste_mask, paste_masks
-from daemon.inference.metadata import ModelMetadata
 from daemon.inference.panoptic import (
     PanopticResult,
     PanopticSettings,
@@ -29,7 +30,6 @@ from daemon.inference.panoptic import (
 )
 from daemon.inference.semantic import sem_seg_labels
 from daemon.inference.tie_order import detectron2_rows
-from daemon.inference.transforms import rescale_boxes, to_network_input
 
 log = logging.getLogger(__name__)
 

@@ -20,23 +20,23 @@ import threading
 import time
 from pathlib import Path
 
+from d2common.errors import D2StreamError, ModelError
 from daemon.config.errors import ConfigError
 from daemon.config.schema import DaemonConfig
-from daemon.errors import D2StreamError, ModelError
 from daemon.events.lifecycle import EventBatch
 from daemon.events.stage import CameraEvents, EventStage
 from daemon.pipeline.frame_queue import FrameHub
-from daemon.pipeline.metrics import Metrics, peak_rss_kb
 from daemon.pipeline.ordering import InOrderDelivery, Outcome
-from daemon.pipeline.results import FrameResult, ModelInfo
+from daemon.pipeline.producer import Producer
 from daemon.pipeline.supervisor import WorkerResult, WorkerSupervisor
 from daemon.pipeline.worker import WorkerSpec
 from daemon.service.monitor import ServiceMonitor
 from daemon.service.notify import Notifier
 from daemon.sinks import Sink, build_sinks
 from daemon.sources import create_source
-from daemon.sources.base import Frame
-from daemon.sources.producer import Producer
+from daemon.structures.frame import Frame
+from daemon.structures.metrics import Metrics, peak_rss_kb
+from daemon.structures.results import FrameResult, ModelInfo
 from daemon.zoo_cache import resolve_model
 
 log = logging.getLogger(__name__)

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from d2common.errors import D2StreamError, ModelError
 from daemon.config.schema import WorkerSection
-from daemon.errors import D2StreamError, ModelError
-from daemon.pipeline.metrics import Metrics, peak_rss_kb
 from daemon.pipeline.shm_ring import ShmRing
 from daemon.pipeline.worker import WorkerSpec, unpack_prediction, worker_main
-from daemon.sources.base import Frame
+from daemon.structures.frame import Frame
+from daemon.structures.metrics import Metrics, peak_rss_kb
 
 log = logging.getLogger(__name__)
 

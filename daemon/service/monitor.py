@@ -12,8 +12,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from daemon.pipeline.metrics import Metrics
 from daemon.service.notify import Notifier
+from daemon.structures.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import numpy as np
 from daemon.config.schema import DrawSection
 from daemon.inference.instances import Instances
 from daemon.inference.masks import paste_masks
-from daemon.pipeline.results import FrameResult, ModelInfo
+from daemon.structures.results import FrameResult, ModelInfo
 from daemon.visualization import draw_instances
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX

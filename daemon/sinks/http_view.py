@@ -29,13 +29,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from daemon.config.schema import DrawSection, HttpOutput
-from daemon.pipeline import prometheus
-from daemon.pipeline.metrics import Metrics
-from daemon.pipeline.results import FrameResult
+from daemon.sinks import prometheus
 from daemon.sinks.annotate import annotate, encode_jpeg
 from daemon.sinks.base import OutputError, Sink
 from daemon.sinks.http_guard import BoundedHTTPServer, Credentials, RejectionLog
 from daemon.sinks.http_page import index_html
+from daemon.structures.metrics import Metrics
+from daemon.structures.results import FrameResult
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ import cv2
 
 from daemon.config.errors import ConfigError
 from daemon.config.schema import DrawSection, PreviewOutput
-from daemon.pipeline.metrics import Metrics
-from daemon.pipeline.results import FrameResult
 from daemon.sinks.annotate import annotate
 from daemon.sinks.base import Sink
+from daemon.structures.metrics import Metrics
+from daemon.structures.results import FrameResult
 
 log = logging.getLogger(__name__)
 

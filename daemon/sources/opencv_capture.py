@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 import cv2
 import numpy as np
 
-from daemon.config.schema import OpenCVSource as OpenCVSourceConfig
-from daemon.sources.base import Captured, FrameSource, SourceError
+from daemon.config.schema import OpenCVSourceConfig
+from daemon.sources.base import FrameSource, SourceError
+from daemon.structures.frame import Captured
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def to_bgr(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-class OpenCVCaptureSource(FrameSource):
+class OpenCVSource(FrameSource):
     """A ``cv2.VideoCapture`` opened on a device index, ``/dev/videoN``, a URL or a file.
 
     Files are finite (``read`` returns ``None`` at the end) unless ``loop`` is set; with

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 
-from daemon.sources.synthetic import ShapeScene
+from daemon.demo.synthetic import ShapeScene
 from tests.daemon.daemon_helpers import free_port
 from tests.daemon.mjpeg_server import encode_jpeg
 

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from daemon.errors import ModelError
+from d2common.errors import ModelError
 
 DEFAULT_BACKEND = "onnxruntime"
 # name -> (module implementing it, the Python package it needs)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from daemon.errors import ModelError
+from d2common.errors import ModelError
 from daemon.inference.backends.base import BackendOptions
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from daemon.errors import ModelError
+from d2common.errors import ModelError
 from daemon.inference.backends import (
     BACKENDS,
     BackendOptions,

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import pytest
 
-from daemon.sources.synthetic import ShapeScene
+from daemon.demo.synthetic import ShapeScene
 from tests.daemon.daemon_helpers import (
     DaemonProcess,
     daemon_config,

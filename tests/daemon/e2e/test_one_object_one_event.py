@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from daemon.demo.synthetic import GroundTruth
 from daemon.inference.predictor import Predictor
-from daemon.sources.synthetic import GroundTruth
 from daemon.tracking.geometry import iou_matrix
 from tests.daemon.daemon_helpers import DaemonProcess, daemon_config, read_jsonl, write_yaml
 from tests.daemon.events.script import Actor, write_script

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import ImageGrab
 
-from daemon.sources.synthetic import ShapeScene
+from daemon.demo.synthetic import ShapeScene
 from tests.daemon.daemon_helpers import (
     DaemonProcess,
     daemon_config,

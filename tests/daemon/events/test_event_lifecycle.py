@@ -17,8 +17,8 @@ from daemon.config.events_schema import (
     ZoneSection,
 )
 from daemon.events.lifecycle import EventTracker
-from daemon.events.messages import SCHEMA_VERSION
-from daemon.sources.base import Frame
+from daemon.structures.frame import Frame
+from daemon.structures.messages import SCHEMA_VERSION
 
 NAMES = ["person", "car"]
 T0_WALL = 1_767_225_600.0  # 2026-01-01T00:00:00Z

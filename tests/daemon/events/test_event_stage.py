@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from daemon.config import ConfigError, parse_config
+from daemon.demo.synthetic import Shape, ShapeScene
 from daemon.events.stage import EventStage, event_clock
 from daemon.inference.predictor import CompactPrediction
-from daemon.pipeline import prometheus
-from daemon.pipeline.metrics import Metrics
-from daemon.sources.base import Frame
-from daemon.sources.synthetic import Shape, ShapeScene
+from daemon.sinks import prometheus
+from daemon.structures.frame import Frame
+from daemon.structures.metrics import Metrics
 
 NAMES = ["square", "circle", "triangle"]
 CONFIG = """

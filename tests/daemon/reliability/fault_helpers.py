@@ -209,7 +209,7 @@ class FlakyCamera:
     same port. Frames are bouncing shapes, numbered across outages."""
 
     def __init__(self, fps: float = 10.0, seed: int = 3) -> None:
-        from daemon.sources.synthetic import ShapeScene  # noqa: PLC0415
+        from daemon.demo.synthetic import ShapeScene  # noqa: PLC0415
 
         self.fps = fps
         self.scene = ShapeScene(320, 240, seed=seed)

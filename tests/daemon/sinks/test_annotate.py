@@ -7,9 +7,9 @@ import numpy as np
 
 from daemon.config.schema import DrawSection
 from daemon.inference.predictor import CompactPrediction
-from daemon.pipeline.results import FrameResult, ModelInfo, TrackedBox
 from daemon.sinks.annotate import annotate, display_instances, tracked_instances
-from daemon.sources.base import Frame
+from daemon.structures.frame import Frame
+from daemon.structures.results import FrameResult, ModelInfo, TrackedBox
 from daemon.visualization.draw import color_for
 
 MODEL = ModelInfo("demo", ["square", "circle", "triangle"], [], [], 256, 400)

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from daemon.config.schema import CameraSection
+from daemon.demo.synthetic import ShapeScene
 from daemon.pipeline.frame_queue import FrameHub
-from daemon.pipeline.metrics import Metrics
+from daemon.pipeline.producer import Producer
 from daemon.sources import create_source
 from daemon.sources.frames import FrameRejected, usable_frame
-from daemon.sources.producer import Producer
-from daemon.sources.synthetic import ShapeScene
+from daemon.structures.metrics import Metrics
 from tests.daemon.sources.hostile_images import write_hostile_images
 
 

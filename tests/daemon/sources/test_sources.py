@@ -13,11 +13,11 @@ import pytest
 from daemon.config import parse_config
 from daemon.config.schema import CameraSection, ReopenSection
 from daemon.pipeline.frame_queue import FrameHub
-from daemon.pipeline.metrics import Metrics
+from daemon.pipeline.producer import Backoff, Producer
 from daemon.sources import create_source
 from daemon.sources.base import SourceError
 from daemon.sources.opencv_capture import stream_address
-from daemon.sources.producer import Backoff, Producer
+from daemon.structures.metrics import Metrics
 from tests.daemon.daemon_helpers import free_port, wait_until
 from tests.daemon.mjpeg_server import MjpegCamera
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from daemon.pipeline.faults import FaultStats
+from daemon.structures.faults import FaultStats
 
 RATE_WINDOW_S = 5.0
 LATENCY_SAMPLES = 2048

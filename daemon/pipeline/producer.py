@@ -21,9 +21,10 @@ from collections.abc import Callable
 
 from daemon.config.schema import ReopenSection
 from daemon.pipeline.frame_queue import FrameHub
-from daemon.pipeline.metrics import Metrics
-from daemon.sources.base import Frame, FrameSource, SourceError
+from daemon.sources.base import FrameSource, SourceError
 from daemon.sources.frames import DEFAULT_MAX_PIXELS, FrameRejected, usable_frame
+from daemon.structures.frame import Frame
+from daemon.structures.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

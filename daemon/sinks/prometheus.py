@@ -93,7 +93,7 @@ def render(snapshot: Mapping[str, Any]) -> str:
 
 
 def _fault_lines(faults: Mapping[str, Any]) -> list[str]:
-    """Series of :class:`~daemon.pipeline.faults.FaultStats` (outputs, outages, refusals)."""
+    """Series of :class:`~daemon.structures.faults.FaultStats` (outputs, outages, refusals)."""
     sinks: Mapping[str, Mapping[str, Any]] = faults["sinks"]
     cameras: Mapping[str, Mapping[str, Any]] = faults["cameras"]
     lines = _series("d2stream_sink_up", "gauge", "1 while the output works (0: disk full...).",

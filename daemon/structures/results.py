@@ -5,16 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from daemon.inference.instances import Instances, to_detectron2
-from daemon.sources.base import Frame
-
-if TYPE_CHECKING:
-    from daemon.events.lifecycle import SnapshotJob
-    from daemon.events.messages import EventMessage
+from daemon.structures.frame import Frame
+from daemon.structures.messages import EventMessage
+from daemon.structures.snapshot import SnapshotJob
 
 
 @dataclass
