@@ -115,7 +115,8 @@ class ReopenSection(_Section):
     max_delay_s: float = Field(default=30.0, ge=0)
     multiplier: float = Field(default=2.0, ge=1.0)
     max_attempts: int = Field(default=0, ge=0)
-    on_start_failure: Literal["fail", "retry"] = "fail"
+    on_start_failure: Literal["fail", "retry"] = "retry"
+    probe_interval_s: float = Field(default=1.0, gt=0, le=5.0)
 
 
 class OpenCVSourceConfig(_Section):
@@ -241,6 +242,7 @@ class HttpOutput(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
     jpeg_quality: int = Field(default=80, ge=1, le=100)
     max_fps: float = Field(default=15.0, gt=0)
+    overlay: Literal["tracked", "detections"] = "tracked"
     token: str | None = Field(default=None, min_length=16, pattern=r"^[\x21-\x7e]+$")
     username: str | None = Field(default=None, min_length=1, pattern=r"^[^:\s]+$")
     password: str | None = Field(default=None, min_length=8)

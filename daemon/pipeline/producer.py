@@ -1,10 +1,23 @@
-"""Producer thread: reads one source into its queue, reopening a lost camera with backoff."""
+"""Producer thread: opens one source, reads it into its queue, reopens a lost camera.
+
+The first open happens in the producer's own thread (a camera that takes ``open_timeout_s`` to
+answer never blocks the daemon's main thread, nor its reaction to SIGTERM). A camera that cannot
+be opened, at start or later, is retried: before each full open a cheap probe (a TCP connection
+to a network camera, the device node or the file existing) runs every
+``reopen.probe_interval_s`` at most, so a camera is reopened within about that long after it
+comes back, however long it was away; the slower ``initial_delay_s * multiplier^n`` backoff (up
+to ``max_delay_s``) applies only to full opens that fail after a probe succeeded.
+
+The camera's state is in the metrics (``/healthz``): ``opening``, ``reading``, ``waiting``
+(between two attempts) and ``finished``.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from daemon.config.schema import ReopenSection
 from daemon.pipeline.frame_queue import FrameHub
@@ -35,13 +48,22 @@ class Backoff:
         self.attempts = 0
 
 
+def _worth_logging(attempt: int) -> bool:
+    """Failed attempts 1, 2, 4, 8, ... and then every 100th are logged (not every probe)."""
+    return attempt & (attempt - 1) == 0 or attempt % 100 == 0
+
+
 class Producer:
     """Owns one :class:`FrameSource` and the thread that feeds its frames to the hub."""
 
     def __init__(self, source: FrameSource, reopen: ReopenSection, hub: FrameHub,
                  metrics: Metrics, stop: threading.Event,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+                 max_pixels: int = DEFAULT_MAX_PIXELS,
+                 on_frame: Callable[[Frame], None] | None = None) -> None:
+        """``on_frame``: called in the capture thread with every frame read (the live view),
+        before it is queued for the model."""
         self.source = source
+        self.on_frame = on_frame
         self.max_pixels = max_pixels
         source.on_rejected = self._rejected
         self.name = source.name
@@ -50,29 +72,24 @@ class Producer:
         self.metrics = metrics
         self.stop = stop
         self.seq = 0
-        self._opened = False
+        self.started = threading.Event()  # the first open attempt is over
+        self.start_error: SourceError | None = None
         self._thread = threading.Thread(target=self._run, name=f"capture-{self.name}",
                                         daemon=True)
 
-    def open_initial(self) -> None:
-        """Open the source before the pipeline starts.
-
-        Raises:
-            SourceError: when it cannot be opened and ``reopen.on_start_failure`` is ``fail``.
-        """
-        try:
-            self.source.open()
-        except SourceError as exc:
-            if self.reopen.on_start_failure == "fail":
-                raise
-            log.warning("%s; retrying in the background", exc)
-            return
-        self._opened = True
-        self.metrics.set_connected(self.name, True)
-        log.info("camera %r: %s opened", self.name, self.source.describe())
-
     def start(self) -> None:
+        """Start the thread; it opens the source first (:attr:`started` is set after that
+        first attempt, :attr:`start_error` says how it failed)."""
         self._thread.start()
+
+    def wait_started(self, stop: threading.Event, timeout: float | None = None) -> bool:
+        """Wait for the first open attempt (or ``stop``); ``True`` once it is over."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.started.is_set() and not stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            self.started.wait(0.05)
+        return self.started.is_set()
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread.is_alive():
@@ -83,15 +100,40 @@ class Producer:
 
     def _run(self) -> None:
         try:
-            if not self._opened and not self._reopen_loop(first=True):
-                return
-            self._read_loop()
+            if self._open_first() or self._reopen_loop(first=True):
+                self._read_loop()
+        except _StartFailed:
+            pass
         except Exception:  # a bug must not kill the daemon silently
             log.exception("camera %r: capture thread failed", self.name)
         finally:
+            self.started.set()
             self.source.close()
             self.hub.finish(self.name)
             self.metrics.set_finished(self.name)
+
+    def _open_first(self) -> bool:
+        """The first open attempt; ``False`` when it failed (the reopen loop goes on unless
+        ``on_start_failure`` is ``fail``)."""
+        self.metrics.set_state(self.name, "opening")
+        try:
+            self.source.open()
+        except SourceError as exc:
+            self.start_error = exc
+            self.metrics.set_state(self.name, "waiting")
+            self.started.set()
+            if self.reopen.on_start_failure == "fail":
+                raise _StartFailed() from None
+            log.warning("%s; retrying in the background", exc)
+            return False
+        self._opened()
+        log.info("camera %r: %s opened", self.name, self.source.describe())
+        self.started.set()
+        return True
+
+    def _opened(self) -> None:
+        self.metrics.set_connected(self.name, True)
+        self.metrics.set_state(self.name, "reading")
 
     def _read_loop(self) -> None:
         pace_start = time.monotonic()
@@ -120,11 +162,19 @@ class Producer:
             frame = Frame.now(self.name, self.seq, image, display, captured.t_media)
             self.seq += 1
             self.metrics.frame_captured(self.name, frame.t_mono)
+            self._tap(frame)
             if not self.hub.put(frame, self.stop):
                 return
             if self.source.pace_fps:
                 paced += 1
                 pace_start = self._pace(pace_start, paced, self.source.pace_fps)
+
+    def _tap(self, frame: Frame) -> None:
+        if self.on_frame is not None:
+            try:
+                self.on_frame(frame)
+            except Exception:  # the live view must never stop the capture
+                log.exception("camera %r: live view of frame %d failed", self.name, frame.seq)
 
     def _pace(self, start: float, count: int, fps: float) -> float:
         """Sleep until frame ``count`` is due; restart the schedule when far behind."""
@@ -149,25 +199,46 @@ class Producer:
         self.source.close()
 
     def _reopen_loop(self, first: bool) -> bool:
-        """Open the source until it works, waiting with backoff; ``False`` on stop/give-up."""
+        """Open the source until it works; ``False`` on stop or give-up. A failed probe waits
+        ``probe_interval_s``, a failed full open the next backoff delay."""
         backoff = Backoff(self.reopen)
+        delay, attempts = backoff.next_delay(), 0
         while not self.stop.is_set():
-            if backoff.exhausted():
-                log.error("camera %r: giving up after %d attempts", self.name, backoff.attempts)
+            if 0 < self.reopen.max_attempts <= attempts:
+                log.error("camera %r: giving up after %d attempts", self.name, attempts)
                 return False
-            if self.stop.wait(backoff.next_delay()):
+            self.metrics.set_state(self.name, "waiting")
+            first_wait = min(delay, self.reopen.probe_interval_s)
+            if self.stop.wait(first_wait if attempts == 0 else delay):
                 return False
+            attempts += 1
+            if not self.source.probe():
+                delay = self.reopen.probe_interval_s
+                if _worth_logging(attempts):
+                    log.warning("camera %r: %s unreachable (attempt %d)", self.name,
+                                self.source.describe(), attempts)
+                continue
+            self.metrics.set_state(self.name, "opening")
             try:
                 self.source.open()
             except SourceError as exc:
-                log.warning("%s (attempt %d)", exc, backoff.attempts)
+                delay = backoff.next_delay()
+                if _worth_logging(attempts):
+                    log.warning("%s (attempt %d)", exc, attempts)
                 continue
-            if not first:
-                self.metrics.source_reopened(self.name)
-            outage = self.metrics.faults.camera_recovered(self.name)
-            self.metrics.set_connected(self.name, True)
-            after = f" after {outage:.1f}s" if outage is not None else ""
-            log.info("camera %r: %s %s%s", self.name, self.source.describe(),
-                     "opened" if first else "reopened", after)
+            self._reopened(first)
             return True
         return False
+
+    def _reopened(self, first: bool) -> None:
+        if not first:
+            self.metrics.source_reopened(self.name)
+        outage = self.metrics.faults.camera_recovered(self.name)
+        self._opened()
+        after = f" after {outage:.1f}s" if outage is not None else ""
+        log.info("camera %r: %s %s%s", self.name, self.source.describe(),
+                 "opened" if first else "reopened", after)
+
+
+class _StartFailed(Exception):
+    """The first open failed with ``on_start_failure: fail``: the thread ends."""

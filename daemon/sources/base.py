@@ -53,6 +53,11 @@ class FrameSource(ABC):
             SourceError: when the camera fails; the producer closes and reopens it.
         """
 
+    def probe(self) -> bool:
+        """A cheap check, before a full :meth:`open`, that the camera may be back (the reopen
+        loop runs it every ``reopen.probe_interval_s``); ``True`` when it cannot tell."""
+        return True
+
     @abstractmethod
     def close(self) -> None:
         """Release the device; safe to call more than once."""

@@ -73,6 +73,7 @@ class CameraStats:
     reopens: int = 0
     connected: bool = False
     finished: bool = False
+    state: str = "opening"
     last_frame_mono: float | None = None
     first_submit_mono: float | None = None
     last_result_mono: float | None = None
@@ -160,8 +161,14 @@ class Metrics:
         with self._lock:
             self.cameras[camera].connected = connected
 
+    def set_state(self, camera: str, state: str) -> None:
+        """``opening``, ``reading``, ``waiting`` (between reopen attempts) or ``finished``."""
+        with self._lock:
+            self.cameras[camera].state = state
+
     def set_finished(self, camera: str) -> None:
         with self._lock:
+            self.cameras[camera].state = "finished"
             self.cameras[camera].finished = True
             self.cameras[camera].connected = False
 
@@ -248,7 +255,7 @@ class Metrics:
         if c.first_submit_mono is not None and c.last_result_mono is not None:
             span = c.last_result_mono - c.first_submit_mono
         return {
-            "connected": c.connected, "finished": c.finished,
+            "connected": c.connected, "finished": c.finished, "state": c.state,
             "captured": c.captured, "processed": c.processed, "events": c.events,
             "dropped": queue[1], "queue_depth": queue[0], "reopens": c.reopens,
             "capture_fps": round(c.capture_rate.rate(now), 3),

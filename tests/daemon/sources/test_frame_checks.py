@@ -77,7 +77,6 @@ def test_folder_of_hostile_files_is_read_past_every_bad_one(tmp_path: Path) -> N
     metrics.add_camera("shelf")
     producer = Producer(create_source(camera), camera.reopen, hub, metrics, stop,
                         max_pixels=camera.max_pixels)
-    producer.open_initial()
     producer.start()
     producer.join(120)
     assert not producer.is_alive()
