@@ -13,9 +13,9 @@ import pwd
 from dataclasses import dataclass
 from pathlib import Path
 
+from d2common.zoo_names import cache_dir, is_zoo_reference, normalise_zoo_name, zoo_onnx_path
 from daemon.config.errors import ConfigError
 from daemon.config.schema import DaemonConfig
-from daemon.zoo_cache import cache_dir, is_zoo_reference, normalise_zoo_name, zoo_onnx_path
 
 
 @dataclass(frozen=True)

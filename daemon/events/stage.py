@@ -27,8 +27,9 @@ from daemon.config.schema import CameraSection, DaemonConfig
 from daemon.events.gate import InferenceGate
 from daemon.events.lifecycle import EventBatch, EventTracker
 from daemon.motion.detector import MotionDetector
-from daemon.pipeline.metrics import Metrics
-from daemon.sources.base import Frame
+from daemon.structures.frame import Frame
+from daemon.structures.metrics import Metrics
+from daemon.structures.results import TrackedBox
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,12 @@ class CameraEvents:
     def counts(self) -> dict[str, int]:
         with self._lock:
             return self.tracker.counts()
+
+    def tracked_boxes(self, frame: Frame) -> list[TrackedBox]:
+        """The objects matched at the camera's latest inference, their boxes predicted (Kalman)
+        for ``frame``'s time and scaled to its display image: one per track."""
+        with self._lock:
+            return self.tracker.tracked_boxes(frame, event_clock(frame))
 
     def close(self) -> tuple[Frame | None, EventBatch]:
         """End every event; returns the camera's last frame with the batch."""

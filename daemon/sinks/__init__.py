@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from daemon.config.schema import DaemonConfig
 from daemon.events.switches import DetectionSwitches
-from daemon.pipeline.metrics import Metrics
 from daemon.sinks.base import Sink
+from daemon.structures.metrics import Metrics
 
 __all__ = ["Sink", "build_sinks"]
 

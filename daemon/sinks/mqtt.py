@@ -36,8 +36,6 @@ from typing import Any
 from daemon.config.errors import ConfigError
 from daemon.config.schema import MqttOutput, SnapshotOutput
 from daemon.events.switches import DetectionSwitches
-from daemon.pipeline.metrics import Metrics
-from daemon.pipeline.results import FrameResult, ModelInfo
 from daemon.sinks.annotate import encode_jpeg
 from daemon.sinks.base import EventsOnly, Sink
 from daemon.sinks.ha_discovery import (
@@ -51,6 +49,8 @@ from daemon.sinks.ha_discovery import (
 )
 from daemon.sinks.outbox import Message, Outbox, message_key
 from daemon.sinks.snapshots import draw_event
+from daemon.structures.metrics import Metrics
+from daemon.structures.results import FrameResult, ModelInfo
 
 log = logging.getLogger(__name__)
 

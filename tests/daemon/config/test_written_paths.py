@@ -141,7 +141,7 @@ def test_unusable_paths_are_named_not_raised() -> None:
 
 def test_the_zoo_cache_follows_systemds_cache_directory(monkeypatch: pytest.MonkeyPatch,
                                                         tmp_path: Path) -> None:
-    from daemon.zoo_cache import cache_dir
+    from d2common.zoo_names import cache_dir
 
     monkeypatch.delenv("D2STREAM_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))

@@ -153,12 +153,14 @@ def test_stale_counts_of_a_killed_daemon_are_replaced_at_start(  # noqa: ANN001
         assert wait_until(lambda: any(retained(stale, t) not in (b"0", None) for t in objects),
                           10), "the broker should keep the killed daemon's counts"
         stale.close()
-        # The next start with a camera that does not answer yet: no frame ever arrives.
+        # The next start with a camera that does not answer yet: no frame of it ever arrives.
+        # A second, working camera keeps the daemon running (with no camera at all it exits 1).
         dead = {"name": "cam", "reopen": {"on_start_failure": "retry"},
                 "source": {"type": "opencv", "url": f"http://127.0.0.1:{free_port()}/x.mjpg",
                            "open_timeout_s": 1}}
-        again = DaemonProcess(write_yaml(tmp_path / "b.yaml", {**config, "cameras": [dead]}),
-                              tmp_path)
+        other = {**looping_camera(video), "name": "other"}
+        again = DaemonProcess(write_yaml(tmp_path / "b.yaml",
+                                         {**config, "cameras": [dead, other]}), tmp_path)
         try:
             assert wait_until(lambda: all(sub.on(t)[-1:] == [b"0"] for t in objects), 120), \
                 again.stderr()
