@@ -23,8 +23,10 @@ from pathlib import Path
 from d2common.errors import D2StreamError, ModelError
 from daemon.config.errors import ConfigError
 from daemon.config.schema import DaemonConfig
+from daemon.config.writable import create_folders
 from daemon.events.lifecycle import EventBatch
 from daemon.events.stage import CameraEvents, EventStage
+from daemon.events.switches import DetectionSwitches
 from daemon.inference.backends.base import RemoteOptions
 from daemon.pipeline.frame_queue import FrameHub
 from daemon.pipeline.ordering import InOrderDelivery, Outcome
@@ -62,6 +64,8 @@ class Pipeline:
         self.hub = FrameHub(in_flight_per_camera=config.worker.pipeline_depth)
         self.ordering = InOrderDelivery(self._deliver_in_order)
         self.metrics = Metrics(self.hub.stats)
+        self.switches = DetectionSwitches(c.name for c in config.enabled_cameras())
+        self.switches.listen(self.metrics.set_detection)
         self.finished = threading.Event()
         self.model: ModelInfo | None = None
         self.stage: EventStage | None = None
@@ -90,6 +94,7 @@ class Pipeline:
 
     # -- start ---------------------------------------------------------------------------------
     def _start(self) -> None:
+        create_folders(self.config)  # an unwritable path: exit 78 naming its key
         self._start_sinks()  # first: a missing GUI or a taken port fails before the model loads
         cfg = self.config
         try:  # a zoo:NAME model is exported once, on first start, and cached
@@ -106,6 +111,9 @@ class Pipeline:
         self.model = ModelInfo.from_metadata(meta)
         self.metrics.model_name = self.model.name
         self.stage = EventStage(cfg, self.model.class_names, self.model.name, self.metrics)
+        counts = self.stage.counts()  # every tracked label at 0: replaces a crash's retained
+        for sink in self.sinks:
+            sink.model_loaded(self.model, counts)
         self._create_producers()
         for producer in self.producers:  # each opens its camera in its own thread
             producer.start()
@@ -144,7 +152,8 @@ class Pipeline:
             self.metrics.add_camera(camera.name)
         for sink in self.extra_sinks:
             sink.metrics = sink.metrics or self.metrics
-        for sink in build_sinks(self.config, self.metrics, self.stop.set) + self.extra_sinks:
+        built = build_sinks(self.config, self.metrics, self.stop.set, self.switches)
+        for sink in built + self.extra_sinks:
             sink.start()
             self.sinks.append(sink)  # only started sinks are stopped
 
@@ -195,6 +204,9 @@ class Pipeline:
             frame = self.hub.take_nowait()
             if frame is None:
                 return None
+            if not self.switches.enabled(frame.camera):  # detection switched off
+                self.ordering.skipped(frame)
+                continue
             try:
                 infer = self.stage[frame.camera].should_infer(frame)
             except Exception:  # a bug in the event stage must not stop the pipeline
