@@ -1,9 +1,10 @@
-"""Protections of the live-view HTTP server: credentials, connection limits, client timeouts.
+"""Protections of the live-view HTTP server: credentials, query limits, rejection logging.
 
 - :class:`Credentials` checks a bearer token (``Authorization: Bearer``, or ``?token=`` for
   ``<img>`` tags) or HTTP basic auth, always in constant time (``hmac.compare_digest``).
-- :class:`BoundedHTTPServer` serves each connection in a thread but at most ``max_connections``
-  at once; a connection beyond that gets a short 503 without a thread.
+- :class:`RejectionLog` counts refused requests and logs at most one line a minute per reason.
+- The connection limits (a waiting room with a whole-request deadline, work slots only for
+  requests that passed the credentials check) live in ``http_server``.
 """
 
 from __future__ import annotations
@@ -12,20 +13,23 @@ import base64
 import binascii
 import hmac
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable
-from http.server import ThreadingHTTPServer
-from typing import Any
 from urllib.parse import parse_qs
 
 log = logging.getLogger(__name__)
 
-BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-                 b"Content-Length: 17\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
-                 b"too many clients\n")
 _WARN_EVERY_S = 60.0
+MAX_QUERY_FIELDS = 8
+
+
+def query_fields(query: str) -> dict[str, list[str]] | None:
+    """The fields of a URL query, or None when it has more than ``MAX_QUERY_FIELDS``."""
+    try:
+        return parse_qs(query, max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError:
+        return None
 
 
 def _same(given: str, expected: str) -> bool:
@@ -62,7 +66,7 @@ class Credentials:
         if scheme == "basic" and self.password is not None:
             return self._basic(value)
         if self.token is not None:
-            given = parse_qs(query, max_num_fields=8).get("token", [])
+            given = (query_fields(query) or {}).get("token", [])
             return len(given) == 1 and _same(given[0], self.token)
         return False
 
@@ -87,7 +91,7 @@ class RejectionLog:
         self._last: dict[str, float] = {}
         self._since: dict[str, int] = {}
 
-    def reject(self, reason: str, client: str) -> None:
+    def reject(self, reason: str, client: str, detail: str = "") -> None:
         if self._count is not None:
             self._count(reason)
         now = time.monotonic()
@@ -97,43 +101,5 @@ class RejectionLog:
                 return
             self._last[reason] = now
             count, self._since[reason] = self._since[reason], 0
-        log.warning("live view: refused %d request(s) (%s), last from %s", count, reason, client)
-
-
-class BoundedHTTPServer(ThreadingHTTPServer):
-    """A ``ThreadingHTTPServer`` with at most ``max_connections`` connections served at once."""
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: Any, max_connections: int,
-                 on_busy: Callable[[str], None] | None = None) -> None:
-        self._slots = threading.BoundedSemaphore(max_connections)
-        self._on_busy = on_busy
-        super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            self._refuse(request, client_address)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def _refuse(self, request: socket.socket, client_address: Any) -> None:
-        try:
-            request.setblocking(False)
-            request.send(BUSY_RESPONSE)
-        except OSError:
-            pass
-        finally:
-            self.shutdown_request(request)
-        if self._on_busy is not None:
-            self._on_busy(str(client_address[0]) if client_address else "?")
+        log.warning("live view: refused %d request(s) (%s), last from %s%s", count, reason, client,
+                    f": {detail}" if detail else "")
