@@ -284,13 +284,43 @@ class MqttOutput(_Section):
     username: str | None = None
     password: str | None = None
     tls: bool = False
-    topic_prefix: str = Field(default="d2stream", pattern=r"^[^#+]+$")
+    topic_prefix: str = "d2stream"
     keepalive_s: int = Field(default=30, ge=5, le=65535)
     reconnect_min_s: float = Field(default=1.0, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)
     max_queued: int = Field(default=1000, ge=1)
     inflight: int = Field(default=20, ge=1, le=1000)
     outbox: OutboxSection = _section()
+
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _topic_rules(cls, value: str) -> str:
+        return check_topic_prefix(value)
+
+
+#: Longest topic prefix, in UTF-8 bytes (MQTT allows 65535 for the whole topic name).
+MAX_TOPIC_PREFIX_BYTES = 1024
+
+
+def check_topic_prefix(value: str) -> str:
+    """``value`` if it can start an MQTT topic name; ValueError saying which rule it breaks."""
+    if not value:
+        raise ValueError("must not be empty")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError("is not valid UTF-8 (it holds a lone surrogate)") from None
+    if size > MAX_TOPIC_PREFIX_BYTES:
+        raise ValueError(f"is {size} bytes long, at most {MAX_TOPIC_PREFIX_BYTES} are allowed")
+    if "+" in value or "#" in value:
+        raise ValueError("must not contain the MQTT wildcards + or #")
+    bad = next((c for c in value if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F), None)
+    if bad is not None:
+        raise ValueError(f"must not contain control characters ({bad!r} found)")
+    if value.startswith("$"):
+        raise ValueError("must not start with $ (topics reserved for the broker)")
+    return value
 
 
 class SnapshotOutput(_Section):
