@@ -268,6 +268,11 @@ class EventLogOutput(_Section):
     backlog: int = Field(default=10_000, ge=1)
 
 
+class JournalSection(_Section):
+    enabled: bool = False
+    path: ConfigPath = Field(default=Path("var/journal.db"), validate_default=True)
+
+
 class OutboxSection(_Section):
     enabled: bool = True
     path: ConfigPath = Field(default=Path("var/mqtt-outbox.jsonl"), validate_default=True)
@@ -336,6 +341,7 @@ class SnapshotOutput(_Section):
 class OutputsSection(_Section):
     frame_queue_size: int = Field(default=2, ge=1, le=1000)
     event_queue_size: int = Field(default=1000, ge=1, le=1_000_000)
+    journal: JournalSection = _section()
     preview: PreviewOutput = _section()
     http: HttpOutput = _section()
     event_log: EventLogOutput = _section()

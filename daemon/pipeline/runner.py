@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -34,6 +35,8 @@ from daemon.pipeline.worker import WorkerSpec
 from daemon.service.monitor import ServiceMonitor
 from daemon.service.notify import Notifier
 from daemon.sinks import Sink, build_sinks
+from daemon.sinks.event_journal import Journal, JournalMessage
+from daemon.sinks.outbox import message_key
 from daemon.sources import create_source
 from daemon.sources.base import Frame
 from daemon.sources.producer import Producer
@@ -67,6 +70,7 @@ class Pipeline:
         self.supervisor: WorkerSupervisor | None = None
         self.producers: list[Producer] = []
         self.sinks: list[Sink] = []
+        self.journal: Journal | None = None
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="dispatch",
                                             daemon=True)
         self.peak_rss_kb: dict[str, int] = {}
@@ -116,7 +120,16 @@ class Pipeline:
             self.metrics.add_camera(camera.name)
         for sink in self.extra_sinks:
             sink.metrics = sink.metrics or self.metrics
-        for sink in build_sinks(self.config, self.metrics, self.stop.set) + self.extra_sinks:
+        section = self.config.outputs.journal
+        if section.enabled:
+            self.journal = Journal(section.path)
+            try:
+                self.journal.open()
+            except (OSError, sqlite3.Error) as exc:
+                raise ConfigError(f"cannot open {section.path}: {exc}",
+                                  key="outputs.journal.path") from None
+        built = build_sinks(self.config, self.metrics, self.stop.set, self.journal)
+        for sink in built + self.extra_sinks:
             sink.start()
             self.sinks.append(sink)  # only started sinks are stopped
 
@@ -188,6 +201,9 @@ class Pipeline:
     def _deliver(self, result: FrameResult, batch: EventBatch) -> None:
         result.events, result.counts = batch.events, batch.counts
         result.snapshots = batch.snapshots
+        if self.journal is not None and result.events:  # durable before any output sees it
+            self.journal.append(JournalMessage(message_key(e), result.camera, e.json)
+                                for e in result.events)
         for sink in self.sinks:
             sink.offer(result)
 
@@ -240,6 +256,8 @@ class Pipeline:
         self._close_events()
         for sink in self.sinks:
             sink.stop(timeout)
+        if self.journal is not None:
+            self.journal.close()
         self._record_peak_rss()
         self._log_summary(dropped)
         self.notifier.close()

@@ -10,13 +10,15 @@ from collections.abc import Callable
 from daemon.config.schema import DaemonConfig
 from daemon.pipeline.metrics import Metrics
 from daemon.sinks.base import Sink
+from daemon.sinks.event_journal import CONSUMERS, Journal
 
 __all__ = ["Sink", "build_sinks"]
 
 
-def build_sinks(config: DaemonConfig, metrics: Metrics,
-                request_stop: Callable[[], None]) -> list[Sink]:
-    """The enabled sinks of ``config.outputs`` (not started). Imports each only when enabled."""
+def build_sinks(config: DaemonConfig, metrics: Metrics, request_stop: Callable[[], None],
+                journal: Journal | None = None) -> list[Sink]:
+    """The enabled sinks of ``config.outputs`` (not started). Imports each only when enabled.
+    With a ``journal``, the outputs registered in ``CONSUMERS`` read their events from it."""
     out = config.outputs
     frames, events = out.frame_queue_size, out.event_queue_size
     cameras = [c.name for c in config.enabled_cameras()]
@@ -24,7 +26,10 @@ def build_sinks(config: DaemonConfig, metrics: Metrics,
     if out.event_log.enabled:
         from daemon.sinks.event_log import EventLogSink  # noqa: PLC0415
 
-        sinks.append(EventLogSink(out.event_log, events, metrics))
+        if journal is not None:
+            sinks.append(CONSUMERS["event_log"](out.event_log, journal, metrics))
+        else:
+            sinks.append(EventLogSink(out.event_log, events, metrics))
     if out.mqtt.enabled:
         from daemon.sinks.mqtt import MqttSink  # noqa: PLC0415
 
