@@ -33,7 +33,10 @@ def build_sinks(config: DaemonConfig, metrics: Metrics, request_stop: Callable[[
     if out.mqtt.enabled:
         from daemon.sinks.mqtt import MqttSink  # noqa: PLC0415
 
-        sinks.append(MqttSink(out.mqtt, events, metrics))
+        if journal is not None:
+            sinks.append(CONSUMERS["mqtt"](out.mqtt, journal, metrics))
+        else:
+            sinks.append(MqttSink(out.mqtt, events, metrics))
     if out.snapshots.enabled:
         from daemon.sinks.snapshots import SnapshotSink  # noqa: PLC0415
 
