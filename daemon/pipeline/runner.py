@@ -71,6 +71,8 @@ class Pipeline:
         self.producers: list[Producer] = []
         self.sinks: list[Sink] = []
         self.journal: Journal | None = None
+        self._journaled = 0
+        self._journal_failing = False
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="dispatch",
                                             daemon=True)
         self.peak_rss_kb: dict[str, int] = {}
@@ -202,10 +204,28 @@ class Pipeline:
         result.events, result.counts = batch.events, batch.counts
         result.snapshots = batch.snapshots
         if self.journal is not None and result.events:  # durable before any output sees it
-            self.journal.append(JournalMessage(message_key(e), result.camera, e.json)
-                                for e in result.events)
+            self._journal_events(result)
         for sink in self.sinks:
             sink.offer(result)
+
+    def _journal_events(self, result: FrameResult) -> None:
+        assert self.journal is not None
+        try:
+            self.journal.append(JournalMessage(message_key(e), result.camera, e.json)
+                                for e in result.events)
+            self._journaled += 1
+            if self._journaled % 1000 == 0:
+                self.journal.trim()  # what every output has delivered
+        except sqlite3.Error as exc:  # disk full...: the other outputs still get the frame
+            self._journal_failing = True
+            if self.metrics.faults.sink_failed("journal", f"cannot append: {exc}"):
+                log.error("journal %s: cannot append (%s); events go on to the outputs that "
+                          "keep their own queue", self.journal.path, exc)
+            return
+        if self._journal_failing:
+            self._journal_failing = False
+            self.metrics.faults.sink_recovered("journal")
+            log.warning("journal %s: appending again", self.journal.path)
 
     def _on_result(self, worker_result: WorkerResult) -> None:
         frame, done = worker_result.frame, worker_result.done_mono
