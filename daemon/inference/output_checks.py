@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from daemon.errors import ModelError
+from d2common.errors import ModelError
 
 # output -> (number of dimensions, whether dimension 0 is the detection count)
 _LAYOUT = {"scores": 1, "classes": 1, "mask_probs": 3, "keypoint_heatmaps": 4}

@@ -9,8 +9,8 @@ from pathlib import Path
 import cv2
 from PIL import Image
 
-from daemon.config.schema import FolderSource as FolderSourceConfig
-from daemon.inference.image_io import list_images
+from d2common.image_io import list_images
+from daemon.config.schema import FolderSourceConfig
 from daemon.sources.folder import FolderSource
 from tests.conftest import require_fixtures
 from tests.daemon.cli.cli_runner import d2stream

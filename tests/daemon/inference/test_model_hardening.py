@@ -11,8 +11,8 @@ import onnx
 import pytest
 from onnx import helper
 
-from daemon.errors import ModelError
-from daemon.inference.metadata import METADATA_KEY
+from d2common.errors import ModelError
+from d2common.metadata import METADATA_KEY
 from daemon.inference.predictor import Predictor
 from tests.conftest import require_fixtures
 from tests.daemon.daemon_helpers import daemon_config, run_cli, write_yaml

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
-from daemon.errors import ModelError
+from d2common.errors import ModelError
 
 METADATA_KEY = "d2stream"
 FORMAT_VERSION = 1

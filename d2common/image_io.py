@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from daemon.errors import InputImageError
+from d2common.errors import InputImageError
 
 log = logging.getLogger(__name__)
 

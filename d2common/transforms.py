@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from daemon.errors import InputImageError
+from d2common.errors import InputImageError
 
 
 def get_output_shape(old_h: int, old_w: int, short_edge: int, max_size: int) -> tuple[int, int]:
