@@ -5,6 +5,8 @@
 - :class:`RejectionLog` counts refused requests and logs at most one line a minute per reason.
 - The connection limits (a waiting room with a whole-request deadline, work slots only for
   requests that passed the credentials check) live in ``http_server``.
+- :class:`BoundedHTTPServer` (used by ``d2stream serve``) serves each connection in a thread but
+  at most ``max_connections`` at once; a connection beyond that gets a short 503 without a thread.
 """
 
 from __future__ import annotations
@@ -13,13 +15,19 @@ import base64
 import binascii
 import hmac
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
+from http.server import ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs
 
 log = logging.getLogger(__name__)
 
+BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                 b"Content-Length: 17\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
+                 b"too many clients\n")
 _WARN_EVERY_S = 60.0
 MAX_QUERY_FIELDS = 8
 
@@ -103,3 +111,42 @@ class RejectionLog:
             count, self._since[reason] = self._since[reason], 0
         log.warning("live view: refused %d request(s) (%s), last from %s%s", count, reason, client,
                     f": {detail}" if detail else "")
+
+
+class BoundedHTTPServer(ThreadingHTTPServer):
+    """A ``ThreadingHTTPServer`` with at most ``max_connections`` connections served at once."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: Any, max_connections: int,
+                 on_busy: Callable[[str], None] | None = None) -> None:
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._on_busy = on_busy
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._refuse(request, client_address)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request: socket.socket, client_address: Any) -> None:
+        try:
+            request.setblocking(False)
+            request.send(BUSY_RESPONSE)
+        except OSError:
+            pass
+        finally:
+            self.shutdown_request(request)
+        if self._on_busy is not None:
+            self._on_busy(str(client_address[0]) if client_address else "?")
