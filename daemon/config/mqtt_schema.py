@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from daemon.config.path_types import StatePath
 
@@ -45,7 +45,7 @@ class MqttOutput(_Section):
     username: str | None = None
     password: str | None = None
     tls: bool = False
-    topic_prefix: str = Field(default="d2stream", pattern=r"^[^#+]+$")
+    topic_prefix: str = "d2stream"
     keepalive_s: int = Field(default=30, ge=5, le=65535)
     reconnect_min_s: float = Field(default=1.0, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)
@@ -58,6 +58,11 @@ class MqttOutput(_Section):
     # home_assistant is enabled and outputs.snapshots is).
     snapshots: bool | None = None
     home_assistant: HomeAssistantSection = Field(default_factory=dict, validate_default=True)
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _topic_rules(cls, value: str) -> str:
+        return check_topic_prefix(value)
 
     @model_validator(mode="after")
     def _prefixes(self) -> MqttOutput:
@@ -78,3 +83,27 @@ class MqttOutput(_Section):
     def node_id(self) -> str:
         """The Home Assistant node id: ``home_assistant.node_id`` or the client id, topic-safe."""
         return self.home_assistant.node_id or _NODE_ID_RE.sub("_", self.client_id)[:64] or "d2s"
+
+
+#: Longest topic prefix, in UTF-8 bytes (MQTT allows 65535 for the whole topic name).
+MAX_TOPIC_PREFIX_BYTES = 1024
+
+
+def check_topic_prefix(value: str) -> str:
+    """``value`` if it can start an MQTT topic name; ValueError saying which rule it breaks."""
+    if not value:
+        raise ValueError("must not be empty")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError("is not valid UTF-8 (it holds a lone surrogate)") from None
+    if size > MAX_TOPIC_PREFIX_BYTES:
+        raise ValueError(f"is {size} bytes long, at most {MAX_TOPIC_PREFIX_BYTES} are allowed")
+    if "+" in value or "#" in value:
+        raise ValueError("must not contain the MQTT wildcards + or #")
+    bad = next((c for c in value if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F), None)
+    if bad is not None:
+        raise ValueError(f"must not contain control characters ({bad!r} found)")
+    if value.startswith("$"):
+        raise ValueError("must not start with $ (topics reserved for the broker)")
+    return value

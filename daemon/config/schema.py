@@ -282,6 +282,11 @@ class EventLogOutput(_Section):
     backlog: int = Field(default=10_000, ge=1)
 
 
+class JournalSection(_Section):
+    enabled: bool = False
+    path: StatePath = Field(default=Path("var/journal.db"), validate_default=True)
+
+
 class SnapshotOutput(_Section):
     enabled: bool = False
     dir: StatePath = Field(default=Path("var/snapshots"), validate_default=True)
@@ -295,6 +300,7 @@ class SnapshotOutput(_Section):
 class OutputsSection(_Section):
     frame_queue_size: int = Field(default=2, ge=1, le=1000)
     event_queue_size: int = Field(default=1000, ge=1, le=1_000_000)
+    journal: JournalSection = _section()
     preview: PreviewOutput = _section()
     http: HttpOutput = _section()
     event_log: EventLogOutput = _section()

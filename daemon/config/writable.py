@@ -49,6 +49,8 @@ def written_paths(config: DaemonConfig) -> list[WrittenPath]:
         paths.append(WrittenPath("outputs.mqtt.outbox.path", out.mqtt.outbox.path, False))
     if out.snapshots.enabled:
         paths.append(WrittenPath("outputs.snapshots.dir", out.snapshots.dir, True))
+    if out.journal.enabled:
+        paths.append(WrittenPath("outputs.journal.path", out.journal.path, False))
     return paths
 
 

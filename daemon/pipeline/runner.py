@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -36,6 +37,8 @@ from daemon.pipeline.worker import WorkerSpec
 from daemon.service.monitor import ServiceMonitor
 from daemon.service.notify import Notifier
 from daemon.sinks import Sink, build_sinks
+from daemon.sinks.event_journal import Journal, JournalMessage
+from daemon.sinks.outbox import message_key
 from daemon.sources import create_source
 from daemon.structures.frame import Frame
 from daemon.structures.metrics import Metrics, peak_rss_kb
@@ -72,6 +75,9 @@ class Pipeline:
         self.supervisor: WorkerSupervisor | None = None
         self.producers: list[Producer] = []
         self.sinks: list[Sink] = []
+        self.journal: Journal | None = None
+        self._journaled = 0
+        self._journal_failing = False
         self._live_sinks: list[Sink] = []
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="dispatch",
                                             daemon=True)
@@ -152,7 +158,16 @@ class Pipeline:
             self.metrics.add_camera(camera.name)
         for sink in self.extra_sinks:
             sink.metrics = sink.metrics or self.metrics
-        built = build_sinks(self.config, self.metrics, self.stop.set, self.switches)
+        section = self.config.outputs.journal
+        if section.enabled:
+            self.journal = Journal(section.path)
+            try:
+                self.journal.open()
+            except (OSError, sqlite3.Error) as exc:
+                raise ConfigError(f"cannot open {section.path}: {exc}",
+                                  key="outputs.journal.path") from None
+        built = build_sinks(self.config, self.metrics, self.stop.set, self.switches,
+                            self.journal)
         for sink in built + self.extra_sinks:
             sink.start()
             self.sinks.append(sink)  # only started sinks are stopped
@@ -244,8 +259,29 @@ class Pipeline:
     def _deliver(self, result: FrameResult, batch: EventBatch) -> None:
         result.events, result.counts = batch.events, batch.counts
         result.snapshots = batch.snapshots
+        if self.journal is not None and result.events:  # durable before any output sees it
+            self._journal_events(result)
         for sink in self.sinks:
             sink.offer(result)
+
+    def _journal_events(self, result: FrameResult) -> None:
+        assert self.journal is not None
+        try:
+            self.journal.append(JournalMessage(message_key(e), result.camera, e.json)
+                                for e in result.events)
+            self._journaled += 1
+            if self._journaled % 1000 == 0:
+                self.journal.trim()  # what every output has delivered
+        except sqlite3.Error as exc:  # disk full...: the other outputs still get the frame
+            self._journal_failing = True
+            if self.metrics.faults.sink_failed("journal", f"cannot append: {exc}"):
+                log.error("journal %s: cannot append (%s); events go on to the outputs that "
+                          "keep their own queue", self.journal.path, exc)
+            return
+        if self._journal_failing:
+            self._journal_failing = False
+            self.metrics.faults.sink_recovered("journal")
+            log.warning("journal %s: appending again", self.journal.path)
 
     def _on_result(self, worker_result: WorkerResult) -> None:
         frame, done = worker_result.frame, worker_result.done_mono
@@ -306,6 +342,8 @@ class Pipeline:
         self._close_events()
         for sink in self.sinks:
             sink.stop(_left(deadline, 0.8 / max(1, len(self.sinks))))
+        if self.journal is not None:
+            self.journal.close()
         self._record_peak_rss()
         self._log_summary(dropped)
         self.notifier.close()
