@@ -5,6 +5,11 @@ from __future__ import annotations
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.backbone.base import Feature
 from export_tools.modeling.backbone.fpn import build_fpn
+from export_tools.modeling.backbone.lazy import (
+    LAZY_BACKBONE_NAME,
+    build_lazy_backbone,
+    lazy_padding,
+)
 from export_tools.modeling.backbone.resnet import build_resnet, resnet_spec_from_config
 from export_tools.modeling.weights import WeightStore
 
@@ -19,12 +24,21 @@ def size_divisibility(cfg) -> int:
     """Padding multiple Detectron2 applies to the batched image (FPN: stride of its last input)."""
     if cfg.MODEL.BACKBONE.NAME in FPN_BACKBONES:
         return 32
+    if cfg.MODEL.BACKBONE.NAME == LAZY_BACKBONE_NAME:
+        return lazy_padding(cfg)[0]
     return 0
+
+
+def square_size(cfg) -> int:
+    """Side of the square the batched image is padded to (0: none; ViTDet's ``square_pad``)."""
+    return lazy_padding(cfg)[1] if cfg.MODEL.BACKBONE.NAME == LAZY_BACKBONE_NAME else 0
 
 
 def build_backbone(g: GraphBuilder, w: WeightStore, image: Tensor, cfg) -> dict[str, Feature]:
     """Normalised, padded image ``(1, C, H', W')`` -> named features (``res4`` or ``p2..p6``)."""
     name = cfg.MODEL.BACKBONE.NAME
+    if name == LAZY_BACKBONE_NAME:
+        return build_lazy_backbone(g, w, image, cfg)
     spec = resnet_spec_from_config(cfg)
     in_ch = len(cfg.MODEL.PIXEL_MEAN)
     with g.scope("backbone"):

@@ -1,0 +1,155 @@
+"""``model.backbone`` of a LazyConfig -> a plain spec for
+:mod:`export_tools.modeling.backbone.lazy` (stored under the Config's ``LAZY.BACKBONE``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from export_tools.lazy import targets as T
+from export_tools.lazy.markers import NameRef
+from export_tools.lazy.nodes import Node
+from export_tools.modeling.backbone.regnet import regnet_stages
+
+CNN_NORMS = ("", "BN", "SyncBN", "naiveSyncBN", "nnSyncBN", "FrozenBN", "GN")
+RESNET_BLOCKS = {"detectron2.modeling.backbone.resnet.BottleneckBlock": "bottleneck",
+                 "detectron2.modeling.backbone.resnet.BasicBlock": "basic"}
+REGNET_BLOCKS = {"detectron2.modeling.backbone.regnet.ResBottleneckBlock": "res_bottleneck"}
+REGNET_STEMS = {"detectron2.modeling.backbone.regnet.SimpleStem": "simple",
+                "detectron2.modeling.backbone.regnet.ResStem": "res"}
+
+
+def backbone_spec(node: Node) -> dict[str, Any]:
+    kind = node.target(T.BACKBONES, "backbone")
+    if kind == "FPN":
+        return _fpn(node)
+    raise node.fail(f"{kind} is not supported yet; supported: FPN", "_target_")
+
+
+def _norm(node: Node, key: str, allowed: tuple[str, ...] = CNN_NORMS) -> str:
+    value = node.get(key, "BN" if key == "norm" and node.target_name().endswith("RegNet")
+                     else "")
+    if value not in allowed:
+        raise node.fail(f"unsupported value {value!r}; supported: "
+                        f"{', '.join(repr(n) for n in allowed)}", key)
+    return value
+
+
+def _marker(node: Node, key: str, table: dict[str, str]) -> str:
+    value = node.require(key)
+    name = value.name if isinstance(value, NameRef) else value
+    if name not in table:
+        raise node.fail(f"{name!r} is not supported; supported: {', '.join(table)}", key)
+    return table[name]
+
+
+def _fpn(node: Node) -> dict[str, Any]:
+    node.only_keys(("bottom_up", "in_features", "out_channels", "norm", "top_block",
+                    "fuse_type", "square_pad"))
+    bottom = node.child("bottom_up")
+    kind = bottom.target(T.BOTTOM_UPS, "FPN bottom-up network")
+    parsers = {"ResNet": _resnet, "RegNet": _regnet}
+    if kind not in parsers:
+        raise bottom.fail(f"{kind} under an FPN is not supported yet; supported: "
+                          f"{', '.join(parsers)}", "_target_")
+    up = parsers[kind](bottom)
+    in_features = node.list("in_features")
+    for name in in_features:
+        if name not in up["strides"]:
+            raise node.fail(f"{name!r} is not a feature of the bottom-up network "
+                            f"({', '.join(up['strides'])})", "in_features")
+    fuse = node.str("fuse_type", "sum")
+    if fuse not in ("sum", "avg"):
+        raise node.fail(f"unsupported value {fuse!r}; supported: 'sum', 'avg'", "fuse_type")
+    return {"kind": "FPN", "bottom_up": up, "in_features": in_features,
+            "out_channels": node.int("out_channels"), "norm": _norm(node, "norm"),
+            "fuse_type": fuse, "top_block": _top_block(node, in_features, up),
+            "size_divisibility": up["strides"][in_features[-1]],
+            "square_pad": node.int("square_pad", 0)}
+
+
+def _top_block(node: Node, in_features: list[str], up: dict[str, Any]) -> str:
+    if node.get("top_block") is None:
+        return ""
+    top = node.child("top_block")
+    kind = top.target(T.TOP_BLOCKS, "FPN top block")
+    if kind == "LastLevelMaxPool":
+        top.only_keys(())
+        return "maxpool"
+    top.only_keys(("in_channels", "out_channels", "in_feature"))
+    top.equals("in_feature", "res5", "P6 is computed from res5")
+    return "p6p7"
+
+
+def _resnet(node: Node) -> dict[str, Any]:
+    node.only_keys(("stem", "stages", "out_features", "freeze_at", "num_classes"))
+    node.equals("num_classes", None, "a classifier head")
+    stem = node.child("stem")
+    if stem.target(T.RESNET_PARTS, "ResNet stem") != "BasicStem":
+        raise stem.fail("supported: BasicStem", "_target_")
+    stem.only_keys(("in_channels", "out_channels", "norm"))
+    stages, strides, stride = [], {}, 4
+    for i in range(len(node.list("stages"))):
+        stage = node.item("stages", i)
+        stages.append(_resnet_stage(stage))
+        stride *= stages[-1]["first_stride"]
+        strides[f"res{i + 2}"] = stride
+    norms = {stem.get("norm", "BN")} | {s["norm"] for s in stages}
+    blocks = {s["block"] for s in stages}
+    if len(norms) > 1 or len(blocks) > 1:
+        raise node.fail(f"stages mix norms {sorted(norms)} or blocks {sorted(blocks)}; "
+                        "supported: one of each", "stages")
+    return {"kind": "ResNet", "stem_in": stem.int("in_channels", 3),
+            "stem_out": stem.int("out_channels"), "norm": norms.pop(), "stages": stages,
+            "block": blocks.pop(), "out_features": _out_features(node, strides),
+            "strides": strides}
+
+
+def _resnet_stage(stage: Node) -> dict[str, Any]:
+    if stage.target(T.RESNET_PARTS, "ResNet stage") != "make_stage":
+        raise stage.fail("supported: ResNet.make_stage", "_target_")
+    stage.only_keys(("block_class", "num_blocks", "in_channels", "out_channels",
+                     "bottleneck_channels", "stride_per_block", "norm", "stride_in_1x1",
+                     "num_groups", "dilation"))
+    strides = stage.list("stride_per_block")
+    if len(strides) != stage.int("num_blocks") or any(s != 1 for s in strides[1:]):
+        raise stage.fail(f"{strides}: supported: one stride per block, only the first "
+                         "block's may differ from 1", "stride_per_block")
+    block = _marker(stage, "block_class", RESNET_BLOCKS)
+    return {"block": block, "num_blocks": stage.int("num_blocks"),
+            "in_channels": stage.int("in_channels"), "out_channels": stage.int("out_channels"),
+            "bottleneck_channels": stage.int("bottleneck_channels", 0),
+            "first_stride": strides[0], "dilation": stage.int("dilation", 1),
+            "num_groups": stage.int("num_groups", 1),
+            "stride_in_1x1": stage.bool("stride_in_1x1", False), "norm": _norm(stage, "norm")}
+
+
+def _out_features(node: Node, strides: dict[str, int]) -> list[str]:
+    names = node.list("out_features")
+    for name in names:
+        if name not in strides:
+            raise node.fail(f"{name!r} is not a stage ({', '.join(strides)})", "out_features")
+    return names
+
+
+def _regnet(node: Node) -> dict[str, Any]:
+    node.only_keys(("stem_class", "stem_width", "block_class", "depth", "w_a", "w_0", "w_m",
+                    "group_width", "stride", "bottleneck_ratio", "se_ratio",
+                    "activation_class", "freeze_at", "norm", "out_features"))
+    node.equals("activation_class", None, "the default ReLU")
+    _marker(node, "block_class", REGNET_BLOCKS)
+    stem = _marker(node, "stem_class", REGNET_STEMS)
+    stride = node.int("stride", 2)
+    stages = regnet_stages(node.float("w_a"), node.int("w_0"), node.float("w_m"),
+                           node.int("depth"), node.int("group_width"),
+                           node.float("bottleneck_ratio", 1.0))
+    strides, total = {}, 2 if stem == "simple" else 4
+    for i in range(len(stages)):
+        total *= stride
+        strides[f"s{i + 1}"] = total
+    if not all(math.log2(s).is_integer() for s in strides.values()):
+        raise node.fail(f"stride {stride}: supported: a power of two", "stride")
+    return {"kind": "RegNet", "stem": stem, "stem_width": node.int("stem_width"),
+            "stages": stages, "stride": stride, "se_ratio": node.float("se_ratio", 0.0),
+            "norm": _norm(node, "norm"), "out_features": _out_features(node, strides),
+            "strides": strides}

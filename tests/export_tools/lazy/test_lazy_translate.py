@@ -1,0 +1,102 @@
+"""LazyConfig tree -> Config: values of the fixture models, refusals by target name and key path."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from export_tools.checkpoint import load_checkpoint
+from export_tools.errors import ConfigError
+from export_tools.lazy.markers import LambdaRef
+from export_tools.lazy.reader import read_lazy_yaml
+from export_tools.lazy.translate import lazy_tree_to_config
+from tests.conftest import require_fixtures
+
+R50 = "mask_rcnn_R_50_FPN_100ep_LSJ"
+REGNETY = "mask_rcnn_regnety_4gf_dds_FPN_100ep_LSJ"
+
+
+@pytest.fixture(scope="module")
+def r50() -> tuple[dict, dict]:
+    folder = require_fixtures() / "lazy" / R50
+    state, _ = load_checkpoint(folder / "model_final.pth")
+    return read_lazy_yaml(folder / "config.yaml"), state
+
+
+def _refusal(tree: dict, state: dict) -> str:
+    with pytest.raises(ConfigError) as err:
+        lazy_tree_to_config(tree, state, "config.yaml")
+    return str(err.value)
+
+
+def test_r50_lsj_maps_onto_detectron2_keys(r50) -> None:
+    cfg = lazy_tree_to_config(*r50, "config.yaml")
+    assert (cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, cfg.INPUT.FORMAT) == (512, 512,
+                                                                                      "BGR")
+    box, mask = cfg.MODEL.ROI_BOX_HEAD, cfg.MODEL.ROI_MASK_HEAD
+    assert (box.NUM_CONV, box.CONV_DIM, box.NUM_FC, box.FC_DIM) == (4, 64, 1, 256)
+    assert box.NORM == "BN" and mask.NORM == "BN"  # the lambda, read from the checkpoint
+    assert (mask.NUM_CONV, mask.CONV_DIM) == (4, 64)
+    assert cfg.MODEL.ROI_HEADS.NUM_CLASSES == 3 and cfg.MODEL.MASK_ON
+    assert cfg.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS == [[0.5, 1.0, 2.0]]
+    assert cfg.MODEL.RPN.PRE_NMS_TOPK_TEST == 1000 and cfg.MODEL.RPN.CONV_DIMS == [-1, -1]
+    spec = cfg.LAZY.BACKBONE
+    assert spec["kind"] == "FPN" and spec["bottom_up"]["kind"] == "ResNet"
+    assert spec["size_divisibility"] == 32 and spec["square_pad"] == 0
+    assert [s["num_blocks"] for s in spec["bottom_up"]["stages"]] == [3, 4, 6, 3]
+
+
+def test_regnet_stage_widths() -> None:
+    tree = read_lazy_yaml(require_fixtures() / "lazy" / REGNETY / "config.yaml")
+    state, _ = load_checkpoint(require_fixtures() / "lazy" / REGNETY / "model_final.pth")
+    up = lazy_tree_to_config(tree, state, "c").LAZY.BACKBONE["bottom_up"]
+    stages = up["stages"]
+    depths = [s["depth"] for s in stages]
+    assert depths == [2, 6, 12, 2]  # the blocks s1.b1..s4.b2 in the checkpoint
+    for i, s in enumerate(stages):
+        last = f"backbone.bottom_up.s{i + 1}.b{s['depth']}.f.c.weight"
+        assert state[last].shape[0] == s["width"]
+
+
+def test_unknown_target_is_refused_by_name_and_key_path(r50) -> None:
+    tree, state = copy.deepcopy(r50[0]), r50[1]
+    tree["model"]["roi_heads"]["box_head"]["_target_"] = "my.project.FancyHead"
+    msg = _refusal(tree, state)
+    assert "my.project.FancyHead" in msg and "key model.roi_heads.box_head._target_" in msg
+
+
+def test_unknown_argument_is_refused_by_key_path(r50) -> None:
+    tree, state = copy.deepcopy(r50[0]), r50[1]
+    tree["model"]["backbone"]["bottom_up"]["stages"][2]["deform"] = True
+    msg = _refusal(tree, state)
+    assert "key model.backbone.bottom_up.stages.2.deform" in msg
+
+
+def test_unknown_block_class_is_refused(r50) -> None:
+    tree, state = copy.deepcopy(r50[0]), r50[1]
+    tree["model"]["backbone"]["bottom_up"]["stages"][0]["block_class"] = "x.DeformBlock"
+    assert "key model.backbone.bottom_up.stages.0.block_class" in _refusal(tree, state)
+
+
+def test_lambda_norm_without_batch_norm_statistics_is_refused(r50) -> None:
+    tree, state = r50
+    no_stats = {k: v for k, v in state.items() if "box_head.conv1.norm.running" not in k}
+    msg = _refusal(tree, no_stats)
+    assert "key model.roi_heads.box_head.conv_norm" in msg and "lambda" in msg
+    assert isinstance(tree["model"]["roi_heads"]["box_head"]["conv_norm"], LambdaRef)
+
+
+def test_test_time_augmentation_must_be_one_resize(r50) -> None:
+    tree, state = copy.deepcopy(r50[0]), r50[1]
+    augs = tree["dataloader"]["test"]["mapper"]["augmentations"]
+    augs.append({"_target_": "detectron2.data.transforms.RandomFlip"})
+    assert "key dataloader.test.mapper.augmentations" in _refusal(tree, state)
+    augs[:] = [{"_target_": "detectron2.data.transforms.RandomFlip"}]
+    msg = _refusal(tree, state)
+    assert "RandomFlip" in msg and "dataloader.test.mapper.augmentations.0._target_" in msg
+
+
+def test_missing_model_section(r50) -> None:
+    assert "key model" in _refusal({"train": {}}, {"x": np.zeros(1)})
