@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from export_tools.lazy import targets as T
-from export_tools.lazy.markers import NameRef
+from export_tools.lazy.markers import NameRef, PartialValue
 from export_tools.lazy.nodes import Node
 from export_tools.modeling.backbone.regnet import regnet_stages
 
@@ -23,12 +23,11 @@ def backbone_spec(node: Node) -> dict[str, Any]:
     kind = node.target(T.BACKBONES, "backbone")
     if kind == "FPN":
         return _fpn(node)
-    raise node.fail(f"{kind} is not supported yet; supported: FPN", "_target_")
+    return simple_feature_pyramid(node)
 
 
-def _norm(node: Node, key: str, allowed: tuple[str, ...] = CNN_NORMS) -> str:
-    value = node.get(key, "BN" if key == "norm" and node.target_name().endswith("RegNet")
-                     else "")
+def _norm(node: Node, key: str, allowed: tuple[str, ...] = CNN_NORMS, default: str = "") -> str:
+    value = node.get(key, default)
     if value not in allowed:
         raise node.fail(f"unsupported value {value!r}; supported: "
                         f"{', '.join(repr(n) for n in allowed)}", key)
@@ -151,5 +150,79 @@ def _regnet(node: Node) -> dict[str, Any]:
         raise node.fail(f"stride {stride}: supported: a power of two", "stride")
     return {"kind": "RegNet", "stem": stem, "stem_width": node.int("stem_width"),
             "stages": stages, "stride": stride, "se_ratio": node.float("se_ratio", 0.0),
-            "norm": _norm(node, "norm"), "out_features": _out_features(node, strides),
-            "strides": strides}
+            "norm": _norm(node, "norm", default="BN"),
+            "out_features": _out_features(node, strides), "strides": strides}
+
+
+VIT_KEYS = ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_ratio",
+            "qkv_bias", "drop_path_rate", "norm_layer", "act_layer", "use_abs_pos",
+            "use_rel_pos", "rel_pos_zero_init", "window_size", "window_block_indexes",
+            "residual_block_indexes", "use_act_checkpoint", "pretrain_img_size",
+            "pretrain_use_cls_token", "out_feature")
+LAYER_NORMS = ("torch.nn.modules.normalization.LayerNorm", "torch.nn.LayerNorm")
+GELUS = ("torch.nn.modules.activation.GELU", "torch.nn.GELU")
+
+
+def layer_norm_eps(node: Node, key: str) -> float:
+    """``norm_layer``: ``nn.LayerNorm`` or ``partial(nn.LayerNorm, eps=...)``."""
+    value = node.get(key)
+    if value is None:
+        return 1e-5
+    func, kwargs = value, {}
+    if isinstance(value, PartialValue):
+        func, kwargs = value.func, dict(value.kwargs)
+        if value.args or set(kwargs) - {"eps"}:
+            raise node.fail("supported: LayerNorm with at most eps set", key)
+    if not isinstance(func, NameRef) or func.name not in LAYER_NORMS:
+        raise node.fail(f"{func!r}: supported: torch.nn.LayerNorm", key)
+    return float(kwargs.get("eps", 1e-5))
+
+
+def _vit(net: Node) -> dict[str, Any]:
+    net.only_keys(VIT_KEYS)
+    net.equals("in_chans", 3, "colour images")
+    net.equals("residual_block_indexes", [], "ViT residual conv blocks are not built yet")
+    act = net.get("act_layer")
+    if act is not None and not (isinstance(act, NameRef) and act.name in GELUS):
+        raise net.fail(f"{act!r}: supported: torch.nn.GELU", "act_layer")
+    depth = net.int("depth", 12)
+    windows = [int(i) for i in net.list("window_block_indexes", [])]
+    return {"kind": "ViT", "img_size": net.int("img_size", 1024),
+            "patch_size": net.int("patch_size", 16), "embed_dim": net.int("embed_dim", 768),
+            "depth": depth, "num_heads": net.int("num_heads", 12),
+            "mlp_ratio": net.float("mlp_ratio", 4.0), "qkv_bias": net.bool("qkv_bias", True),
+            "ln_eps": layer_norm_eps(net, "norm_layer"),
+            "use_abs_pos": net.bool("use_abs_pos", True),
+            "use_rel_pos": net.bool("use_rel_pos", False),
+            "window_size": net.int("window_size", 0), "window_block_indexes": windows,
+            "pretrain_img_size": net.int("pretrain_img_size", 224),
+            "pretrain_use_cls_token": net.bool("pretrain_use_cls_token", True),
+            "out_feature": net.str("out_feature", "last_feat")}
+
+
+def simple_feature_pyramid(node: Node) -> dict[str, Any]:
+    node.only_keys(("net", "in_feature", "out_channels", "scale_factors", "top_block", "norm",
+                    "square_pad"))
+    net = node.child("net")
+    if net.target(T.BOTTOM_UPS, "SimpleFeaturePyramid network") != "ViT":
+        raise net.fail("supported: ViT", "_target_")
+    vit = _vit(net)
+    if node.str("in_feature") != vit["out_feature"]:
+        raise node.fail(f"must be the ViT's out_feature {vit['out_feature']!r}", "in_feature")
+    square = node.int("square_pad", 0)
+    if square <= 0 or square % vit["patch_size"]:
+        raise node.fail(f"{square}: supported: a square size that is a multiple of the patch "
+                        "size (the export has static shapes)", "square_pad")
+    scales = [float(s) for s in node.list("scale_factors")]
+    if any(s not in (4.0, 2.0, 1.0, 0.5) for s in scales):
+        raise node.fail(f"{scales}: supported: 4.0, 2.0, 1.0, 0.5", "scale_factors")
+    strides = [int(vit["patch_size"] / s) for s in scales]
+    top = ""
+    if node.get("top_block") is not None:
+        block = node.child("top_block")
+        if block.target(T.TOP_BLOCKS, "top block") != "LastLevelMaxPool":
+            raise block.fail("supported: LastLevelMaxPool", "_target_")
+        top = "maxpool"
+    return {"kind": "SimpleFeaturePyramid", "net": vit, "out_channels": node.int("out_channels"),
+            "scale_factors": scales, "norm": _norm(node, "norm", (*CNN_NORMS, "LN"), "LN"),
+            "top_block": top, "size_divisibility": strides[-1], "square_pad": square}

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.backbone.base import Feature
 from export_tools.modeling.backbone.fpn import build_fpn
@@ -12,6 +14,8 @@ from export_tools.modeling.backbone.resnet import (
     StageSpec,
     build_resnet,
 )
+from export_tools.modeling.backbone.vit import build_vit, gelu
+from export_tools.modeling.layers import channel_layer_norm, conv2d, max_pool
 from export_tools.modeling.weights import WeightStore
 
 LAZY_BACKBONE_NAME = "lazy_backbone"
@@ -49,6 +53,8 @@ def _bottom_up(g: GraphBuilder, w: WeightStore, image: Tensor, up: dict,
 def build_lazy_backbone(g: GraphBuilder, w: WeightStore, image: Tensor,
                         cfg) -> dict[str, Feature]:
     spec = cfg.LAZY.BACKBONE
+    if spec["kind"] == "SimpleFeaturePyramid":
+        return build_simple_feature_pyramid(g, w, image, spec)
     if spec["kind"] != "FPN":
         raise NotImplementedError(f"LazyConfig backbone {spec['kind']}")
     up = spec["bottom_up"]
@@ -59,3 +65,58 @@ def build_lazy_backbone(g: GraphBuilder, w: WeightStore, image: Tensor,
         top = spec["top_block"] or None
         return build_fpn(g, w, feats, list(spec["in_features"]), spec["out_channels"],
                          spec["norm"], spec["fuse_type"], top)
+
+
+def _deconv(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, in_ch: int,
+            out_ch: int) -> Tensor:
+    weight = w.get(f"{prefix}.weight", (in_ch, out_ch, 2, 2))
+    bias = w.get(f"{prefix}.bias", (out_ch,))
+    return g.op("ConvTranspose", [x, g.const(weight, f"{prefix}.weight"),
+                                  g.const(bias, f"{prefix}.bias")],
+                kernel_shape=[2, 2], strides=[2, 2], hint="deconv")
+
+
+def _pyramid_stage(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, dim: int,
+                   scale: float, spec: dict) -> Tensor:
+    """One ``simfp_N`` stage: resample by ``scale``, then 1x1 and 3x3 convs with the norm."""
+    i, ch = 0, dim
+    if scale == 4.0:
+        x = _deconv(g, w, x, f"{prefix}.0", dim, dim // 2)
+        x = channel_layer_norm(g, w, x, f"{prefix}.1", dim // 2) if spec["norm"] == "LN" else \
+            _norm_only(spec["norm"], prefix)
+        x = _deconv(g, w, gelu(g, x), f"{prefix}.3", dim // 2, dim // 4)
+        i, ch = 4, dim // 4
+    elif scale == 2.0:
+        x, i, ch = _deconv(g, w, x, f"{prefix}.0", dim, dim // 2), 1, dim // 2
+    elif scale == 0.5:
+        x, i = max_pool(g, x, kernel=2, stride=2, padding=0), 1
+    out, norm = spec["out_channels"], spec["norm"]
+    x = conv2d(g, w, x, f"{prefix}.{i}", ch, out, 1, norm=norm)
+    return conv2d(g, w, x, f"{prefix}.{i + 1}", out, out, 3, padding=1, norm=norm)
+
+
+def _norm_only(norm: str, prefix: str) -> Tensor:
+    raise NotImplementedError(f"{prefix}.1: SimpleFeaturePyramid norm {norm!r} between the "
+                              "4x deconvolutions (supported: 'LN')")
+
+
+def build_simple_feature_pyramid(g: GraphBuilder, w: WeightStore, image: Tensor,
+                                 spec) -> dict[str, Feature]:
+    """ViTDet's backbone: ViT on the square-padded image, then one stage per scale factor."""
+    net = spec["net"]
+    with g.scope("backbone"):
+        x = build_vit(g, w, image, "backbone.net", net, int(spec["square_pad"]))
+        feats: dict[str, Feature] = {}
+        for scale in spec["scale_factors"]:
+            stride = int(net["patch_size"] / scale)
+            level = int(math.log2(stride))
+            with g.scope(f"simfp_{level}"):
+                y = _pyramid_stage(g, w, x, f"backbone.simfp_{level}", net["embed_dim"], scale,
+                                   spec)
+            feats[f"p{level}"] = Feature(y, spec["out_channels"], stride)
+        if spec["top_block"] == "maxpool":
+            last = max(feats.values(), key=lambda f: f.stride)
+            level = int(math.log2(last.stride)) + 1
+            feats[f"p{level}"] = Feature(max_pool(g, last.tensor, 1, 2, 0), last.channels,
+                                         last.stride * 2)
+        return feats

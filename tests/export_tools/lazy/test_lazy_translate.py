@@ -100,3 +100,35 @@ def test_test_time_augmentation_must_be_one_resize(r50) -> None:
 
 def test_missing_model_section(r50) -> None:
     assert "key model" in _refusal({"train": {}}, {"x": np.zeros(1)})
+
+
+VITDET = "mask_rcnn_vitdet_b_100ep"
+
+
+@pytest.fixture(scope="module")
+def vitdet() -> tuple[dict, dict]:
+    folder = require_fixtures() / "lazy" / VITDET
+    state, _ = load_checkpoint(folder / "model_final.pth")
+    return read_lazy_yaml(folder / "config.yaml"), state
+
+
+def test_vitdet_spec(vitdet) -> None:
+    cfg = lazy_tree_to_config(*vitdet, "config.yaml")
+    spec = cfg.LAZY.BACKBONE
+    assert spec["kind"] == "SimpleFeaturePyramid" and spec["square_pad"] == 512
+    assert spec["size_divisibility"] == 32 and spec["norm"] == "LN"
+    net = spec["net"]
+    assert net["ln_eps"] == 1e-6 and net["window_block_indexes"] == [0, 2]
+    assert cfg.INPUT.FORMAT == "RGB" and cfg.MODEL.ROI_BOX_HEAD.NORM == "LN"
+
+
+def test_vitdet_without_square_pad_is_refused(vitdet) -> None:
+    tree, state = copy.deepcopy(vitdet[0]), vitdet[1]
+    tree["model"]["backbone"]["square_pad"] = 0
+    assert "key model.backbone.square_pad" in _refusal(tree, state)
+
+
+def test_vit_other_norm_layer_is_refused(vitdet) -> None:
+    tree, state = copy.deepcopy(vitdet[0]), vitdet[1]
+    tree["model"]["backbone"]["net"]["norm_layer"] = "BN"
+    assert "key model.backbone.net.norm_layer" in _refusal(tree, state)
