@@ -47,7 +47,7 @@ def _fpn(node: Node) -> dict[str, Any]:
                     "fuse_type", "square_pad"))
     bottom = node.child("bottom_up")
     kind = bottom.target(T.BOTTOM_UPS, "FPN bottom-up network")
-    parsers = {"ResNet": _resnet, "RegNet": _regnet}
+    parsers = {"ResNet": _resnet, "RegNet": _regnet, "MViT": _mvit}
     if kind not in parsers:
         raise bottom.fail(f"{kind} under an FPN is not supported yet; supported: "
                           f"{', '.join(parsers)}", "_target_")
@@ -226,3 +226,48 @@ def simple_feature_pyramid(node: Node) -> dict[str, Any]:
     return {"kind": "SimpleFeaturePyramid", "net": vit, "out_channels": node.int("out_channels"),
             "scale_factors": scales, "norm": _norm(node, "norm", (*CNN_NORMS, "LN"), "LN"),
             "top_block": top, "size_divisibility": strides[-1], "square_pad": square}
+
+
+MVIT_KEYS = ("img_size", "patch_kernel", "patch_stride", "patch_padding", "in_chans",
+             "embed_dim", "depth", "num_heads", "last_block_indexes", "qkv_pool_kernel",
+             "adaptive_kv_stride", "adaptive_window_size", "residual_pooling", "mlp_ratio",
+             "qkv_bias", "drop_path_rate", "norm_layer", "act_layer", "use_abs_pos",
+             "use_rel_pos", "rel_pos_zero_init", "use_act_checkpoint", "pretrain_img_size",
+             "pretrain_use_cls_token", "out_features")
+
+
+def _square(node: Node, key: str, default: int) -> int:
+    value = node.get(key, [default, default])
+    if not (isinstance(value, list) and len(value) == 2 and value[0] == value[1]
+            and isinstance(value[0], int)):
+        raise node.fail(f"{value!r}: supported: two equal integers", key)
+    return value[0]
+
+
+def _mvit(node: Node) -> dict[str, Any]:
+    node.only_keys(MVIT_KEYS)
+    node.equals("in_chans", 3, "colour images")
+    node.equals("use_abs_pos", False, "MViTv2's absolute position embedding is not built yet")
+    node.equals("qkv_pool_kernel", [3, 3], "the pooling kernel")
+    act = node.get("act_layer")
+    if act is not None and not (isinstance(act, NameRef) and act.name in GELUS):
+        raise node.fail(f"{act!r}: supported: torch.nn.GELU", "act_layer")
+    last = [int(i) for i in node.list("last_block_indexes", [0, 2, 11, 15])]
+    depth = node.int("depth", 16)
+    if len(last) != 4 or last != sorted(last) or last[-1] != depth - 1:
+        raise node.fail(f"{last}: supported: four increasing stage ends, the last "
+                        "block last", "last_block_indexes")
+    stride = _square(node, "patch_stride", 4)
+    strides = {f"scale{i + 2}": stride * 2**i for i in range(4)}
+    return {"kind": "MViT", "img_size": node.int("img_size", 224),
+            "patch_kernel": _square(node, "patch_kernel", 7), "patch_stride": stride,
+            "patch_padding": _square(node, "patch_padding", 3),
+            "embed_dim": node.int("embed_dim", 96), "depth": depth,
+            "num_heads": node.int("num_heads", 1), "last_block_indexes": last,
+            "adaptive_kv_stride": node.int("adaptive_kv_stride", 4),
+            "adaptive_window_size": node.int("adaptive_window_size", 56),
+            "residual_pooling": node.bool("residual_pooling", True),
+            "mlp_ratio": node.float("mlp_ratio", 4.0), "qkv_bias": node.bool("qkv_bias", True),
+            "ln_eps": layer_norm_eps(node, "norm_layer"),
+            "use_rel_pos": node.bool("use_rel_pos", True),
+            "out_features": _out_features(node, strides), "strides": strides}

@@ -8,6 +8,7 @@ import math
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.backbone.base import Feature
 from export_tools.modeling.backbone.fpn import build_fpn
+from export_tools.modeling.backbone.mvit import build_mvit
 from export_tools.modeling.backbone.regnet import build_regnet
 from export_tools.modeling.backbone.resnet import (
     ResNetSpec,
@@ -47,6 +48,8 @@ def _bottom_up(g: GraphBuilder, w: WeightStore, image: Tensor, up: dict,
         return build_resnet(g, w, image, prefix, up["stem_in"], _resnet_spec(up), needed)
     if up["kind"] == "RegNet":
         return build_regnet(g, w, image, prefix, {**up, "out_features": needed})
+    if up["kind"] == "MViT":
+        return build_mvit(g, w, image, prefix, {**up, "out_features": needed})
     raise NotImplementedError(f"LazyConfig bottom-up {up['kind']}")
 
 

@@ -132,3 +132,21 @@ def test_vit_other_norm_layer_is_refused(vitdet) -> None:
     tree, state = copy.deepcopy(vitdet[0]), vitdet[1]
     tree["model"]["backbone"]["net"]["norm_layer"] = "BN"
     assert "key model.backbone.net.norm_layer" in _refusal(tree, state)
+
+
+def test_mvit_block_schedule_matches_the_checkpoint() -> None:
+    from export_tools.modeling.backbone.mvit import block_schedule
+
+    folder = require_fixtures() / "lazy" / "mask_rcnn_mvitv2_t_3x"
+    state, _ = load_checkpoint(folder / "model_final.pth")
+    spec = lazy_tree_to_config(read_lazy_yaml(folder / "config.yaml"), state,
+                               "c").LAZY.BACKBONE["bottom_up"]
+    for i, blk in enumerate(block_schedule(spec)):
+        prefix = f"backbone.bottom_up.blocks.{i}"
+        hd = blk["dim_out"] // blk["heads"]
+        assert state[f"{prefix}.attn.qkv.weight"].shape == (3 * blk["dim_out"], blk["dim"])
+        assert state[f"{prefix}.attn.pool_q.weight"].shape[0] == hd
+        size = blk["size"]
+        rows = 2 * max(size // blk["stride_q"], size // blk["stride_kv"]) - 1
+        assert state[f"{prefix}.attn.rel_pos_h"].shape == (rows, hd)
+        assert (f"{prefix}.proj.weight" in state) == (blk["dim"] != blk["dim_out"])
