@@ -88,8 +88,9 @@ def _resnet(node: Node) -> dict[str, Any]:
         raise stem.fail("supported: BasicStem", "_target_")
     stem.only_keys(("in_channels", "out_channels", "norm"))
     stages, strides, stride = [], {}, 4
-    for i in range(len(node.list("stages"))):
-        stage = node.item("stages", i)
+    stage_nodes = _default_stages(node) if isinstance(node.get("stages"), dict) else [
+        node.item("stages", i) for i in range(len(node.list("stages")))]
+    for i, stage in enumerate(stage_nodes):
         stages.append(_resnet_stage(stage))
         stride *= stages[-1]["first_stride"]
         strides[f"res{i + 2}"] = stride
@@ -102,6 +103,39 @@ def _resnet(node: Node) -> dict[str, Any]:
             "stem_out": stem.int("out_channels"), "norm": norms.pop(), "stages": stages,
             "block": blocks.pop(), "out_features": _out_features(node, strides),
             "strides": strides}
+
+
+BLOCKS_PER_DEPTH = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3],
+                    152: [3, 8, 36, 3]}
+BOTTLENECK = "detectron2.modeling.backbone.resnet.BottleneckBlock"
+BASIC = "detectron2.modeling.backbone.resnet.BasicBlock"
+MAKE_STAGE = "detectron2.modeling.ResNet.make_stage"
+
+
+def _default_stages(node: Node) -> list[Node]:
+    """``ResNet.make_default_stages(depth, block_class=None, **kwargs)`` expanded into the four
+    ``ResNet.make_stage`` calls it makes."""
+    spec = node.child("stages")
+    if spec.target(T.RESNET_PARTS, "ResNet stages") != "make_default_stages":
+        raise spec.fail("supported: a list of ResNet.make_stage, or "
+                        "ResNet.make_default_stages", "_target_")
+    depth = spec.int("depth")
+    if depth not in BLOCKS_PER_DEPTH:
+        raise spec.fail(f"{depth}: supported: {', '.join(map(str, BLOCKS_PER_DEPTH))}", "depth")
+    kwargs = {k: v for k, v in spec.data.items() if k not in ("_target_", "depth", "block_class")}
+    block = spec.get("block_class") or NameRef(BASIC if depth < 50 else BOTTLENECK)
+    ins, outs = (([64, 64, 128, 256], [64, 128, 256, 512]) if depth < 50 else
+                 ([64, 256, 512, 1024], [256, 512, 1024, 2048]))
+    out = []
+    for i, (n, s, c_in, c_out) in enumerate(zip(BLOCKS_PER_DEPTH[depth], [1, 2, 2, 2], ins,
+                                                outs)):
+        stage = {"_target_": MAKE_STAGE, "block_class": block, "num_blocks": n,
+                 "stride_per_block": [s] + [1] * (n - 1), "in_channels": c_in,
+                 "out_channels": c_out, **kwargs}
+        if depth >= 50:
+            stage["bottleneck_channels"] = c_out // 4
+        out.append(Node(stage, spec.key(f"<stage {i}>"), spec.source))
+    return out
 
 
 def _resnet_stage(stage: Node) -> dict[str, Any]:

@@ -35,6 +35,9 @@ RESNET_PARTS = {
     **_aliases("make_stage", "detectron2.modeling.ResNet.make_stage",
                "detectron2.modeling.backbone.ResNet.make_stage",
                "detectron2.modeling.backbone.resnet.ResNet.make_stage"),
+    **_aliases("make_default_stages", "detectron2.modeling.ResNet.make_default_stages",
+               "detectron2.modeling.backbone.ResNet.make_default_stages",
+               "detectron2.modeling.backbone.resnet.ResNet.make_default_stages"),
     **_aliases("BasicStem", "detectron2.modeling.backbone.BasicStem",
                "detectron2.modeling.backbone.resnet.BasicStem"),
 }

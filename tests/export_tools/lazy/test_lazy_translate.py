@@ -150,3 +150,32 @@ def test_mvit_block_schedule_matches_the_checkpoint() -> None:
         rows = 2 * max(size // blk["stride_q"], size // blk["stride_kv"]) - 1
         assert state[f"{prefix}.attn.rel_pos_h"].shape == (rows, hd)
         assert (f"{prefix}.proj.weight" in state) == (blk["dim"] != blk["dim_out"])
+
+
+@pytest.mark.parametrize(("depth", "blocks", "outs", "block"), [
+    (50, [3, 4, 6, 3], [256, 512, 1024, 2048], "bottleneck"),
+    (101, [3, 4, 23, 3], [256, 512, 1024, 2048], "bottleneck"),
+    (18, [2, 2, 2, 2], [64, 128, 256, 512], "basic"),
+])
+def test_make_default_stages_expands_like_detectron2(r50, depth, blocks, outs, block) -> None:
+    """The model zoo's configs write ``L(ResNet.make_default_stages)(depth=50, ...)``."""
+    tree, state = copy.deepcopy(r50[0]), r50[1]
+    up = tree["model"]["backbone"]["bottom_up"]
+    up["stem"]["out_channels"] = 64
+    up["stages"] = {"_target_": "detectron2.modeling.ResNet.make_default_stages",
+                    "depth": depth, "stride_in_1x1": True, "norm": "SyncBN"}
+    spec = lazy_tree_to_config(tree, state, "c").LAZY.BACKBONE["bottom_up"]
+    assert spec["block"] == block
+    assert [s["num_blocks"] for s in spec["stages"]] == blocks
+    assert [s["out_channels"] for s in spec["stages"]] == outs
+    assert [s["first_stride"] for s in spec["stages"]] == [1, 2, 2, 2]
+    if block == "bottleneck":
+        assert [s["bottleneck_channels"] for s in spec["stages"]] == [o // 4 for o in outs]
+    assert spec["strides"] == {"res2": 4, "res3": 8, "res4": 16, "res5": 32}
+
+
+def test_make_default_stages_bad_depth_names_key(r50) -> None:
+    tree, state = copy.deepcopy(r50[0]), r50[1]
+    tree["model"]["backbone"]["bottom_up"]["stages"] = {
+        "_target_": "detectron2.modeling.ResNet.make_default_stages", "depth": 42}
+    assert "key model.backbone.bottom_up.stages.depth" in _refusal(tree, state)
