@@ -3,15 +3,18 @@
 The fixture configs (``shared/fixtures/lazy``, narrowed for small files) are widened back to the
 model-zoo architectures (the edits below undo each fixture's ``manifest.json`` overrides), built
 with synthetic weights (:class:`export_tools.perf.random_weights.SyntheticWeights`) and
-benchmarked one after the other in one run, at the LSJ test size 1024x1024::
+benchmarked one after the other in one run. The LSJ test size of the zoo configs is 1024; ``--side``
+sets the test-time resize and ViTDet's square padding together (512 by default, as the fixtures,
+to keep the run short on a small machine)::
 
-    python -m benchmarks.lazy_bench [--runs 3] [--threads 2] [--size 1024x1024]
+    python -m benchmarks.lazy_bench [--runs 3] [--threads 2] [--side 512]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,7 +23,7 @@ import onnx
 
 from benchmarks.bench_lib import CACHE, FIXTURES, _source_stamp
 
-SIZE = 1024
+SIDE = 512
 COCO_CLASSES = 80
 
 
@@ -52,9 +55,8 @@ def _regnety_4gf(model: dict) -> None:
 
 
 def _vitdet_b(model: dict) -> None:
-    model["backbone"]["net"].update(embed_dim=768, depth=12, num_heads=12, img_size=SIZE,
+    model["backbone"]["net"].update(embed_dim=768, depth=12, num_heads=12,
                                     window_block_indexes=[0, 1, 3, 4, 6, 7, 9, 10])
-    model["backbone"]["square_pad"] = SIZE
 
 
 MODELS: dict[str, tuple[str, Callable[[dict], None]]] = {
@@ -64,7 +66,8 @@ MODELS: dict[str, tuple[str, Callable[[dict], None]]] = {
 }
 
 
-def build_full_width(folder: str, widen: Callable[[dict], None]) -> onnx.ModelProto:
+def build_full_width(folder: str, widen: Callable[[dict], None],
+                     side: int = SIDE) -> onnx.ModelProto:
     from export_tools.export import build_onnx_from_weights
     from export_tools.lazy.reader import read_lazy_yaml
     from export_tools.lazy.translate import lazy_tree_to_config
@@ -74,7 +77,10 @@ def build_full_width(folder: str, widen: Callable[[dict], None]) -> onnx.ModelPr
     widen(tree["model"])
     _heads(tree["model"])
     resize = tree["dataloader"]["test"]["mapper"]["augmentations"][0]
-    resize.update(short_edge_length=SIZE, max_size=SIZE)
+    resize.update(short_edge_length=side, max_size=side)
+    if "square_pad" in tree["model"]["backbone"]:  # ViTDet: pre-training size = test size
+        tree["model"]["backbone"]["square_pad"] = side
+        tree["model"]["backbone"]["net"]["img_size"] = side
     # the LSJ heads' lambda norm is a batch norm: say so as a checkpoint would
     stats = {f"roi_heads.{m}.{s}": 0 for m in ("box_head.conv1.norm", "mask_head.mask_fcn1.norm")
              for s in ("running_mean", "running_var")}
@@ -87,18 +93,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--size", default=f"{SIZE}x{SIZE}")
+    parser.add_argument("--side", type=int, default=SIDE)
     args = parser.parse_args(argv)
     out_dir = CACHE / "lazy"
     out_dir.mkdir(parents=True, exist_ok=True)
     for label, (folder, widen) in MODELS.items():
-        path = out_dir / f"{folder}_full_{_source_stamp()}.onnx"
+        path = out_dir / f"{folder}_full{args.side}_{_source_stamp()}.onnx"
         if not path.is_file():
-            onnx.save(build_full_width(folder, widen), str(path))
+            tmp = path.with_suffix(".tmp")
+            onnx.save(build_full_width(folder, widen, args.side), str(tmp))
+            os.replace(tmp, path)
         sys.stdout.write(f"## {label}\n")
         sys.stdout.flush()
         subprocess.run([sys.executable, "-m", "daemon.cli.main", "bench", str(path),
-                        "--size", args.size, "--runs", str(args.runs), "--warmup",
+                        "--size", f"{args.side}x{args.side}", "--runs", str(args.runs), "--warmup",
                         str(args.warmup), "--threads", str(args.threads)], check=True)
     return 0
 

@@ -21,7 +21,9 @@ from export_tools.errors import ConfigError
 from export_tools.lazy import targets as T
 from export_tools.lazy.backbones import backbone_spec
 from export_tools.lazy.heads import roi_heads_overrides
+from export_tools.lazy.interpolate import resolve_interpolations
 from export_tools.lazy.nodes import Node
+from export_tools.lazy.pyconfig import read_lazy_py
 from export_tools.lazy.reader import read_lazy_yaml
 
 LAZY_BACKBONE_NAME = "lazy_backbone"
@@ -39,8 +41,15 @@ def load_lazy_config(path: str | os.PathLike[str], state: Mapping[str, np.ndarra
     if opts:
         raise ConfigError("--opts overrides are not supported for LazyConfig files yet",
                           file=source)
-    tree = read_lazy_yaml(Path(path))
-    return lazy_tree_to_config(tree, state, source)
+    return lazy_tree_to_config(read_lazy_tree(path), state, source)
+
+
+def read_lazy_tree(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The resolved tree of a LazyConfig ``config.yaml`` or ``.py`` file."""
+    path = Path(path)
+    if path.suffix == ".py":
+        return resolve_interpolations(read_lazy_py(path), str(path))
+    return read_lazy_yaml(path)
 
 
 def lazy_tree_to_config(tree: dict[str, Any], state: Mapping[str, np.ndarray],
