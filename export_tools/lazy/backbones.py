@@ -247,6 +247,11 @@ def simple_feature_pyramid(node: Node) -> dict[str, Any]:
     if square <= 0 or square % vit["patch_size"]:
         raise node.fail(f"{square}: supported: a square size that is a multiple of the patch "
                         "size (the export has static shapes)", "square_pad")
+    global_blocks = set(range(vit["depth"])) - set(vit["window_block_indexes"])
+    if vit["use_rel_pos"] and global_blocks and square != vit["img_size"]:
+        raise node.fail(f"{square} differs from the ViT's img_size {vit['img_size']}: global "
+                        "attention's relative position tables would need resizing, which is "
+                        "not built yet; supported: square_pad == img_size", "square_pad")
     scales = [float(s) for s in node.list("scale_factors")]
     if any(s not in (4.0, 2.0, 1.0, 0.5) for s in scales):
         raise node.fail(f"{scales}: supported: 4.0, 2.0, 1.0, 0.5", "scale_factors")

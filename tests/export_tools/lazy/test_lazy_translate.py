@@ -179,3 +179,10 @@ def test_make_default_stages_bad_depth_names_key(r50) -> None:
     tree["model"]["backbone"]["bottom_up"]["stages"] = {
         "_target_": "detectron2.modeling.ResNet.make_default_stages", "depth": 42}
     assert "key model.backbone.bottom_up.stages.depth" in _refusal(tree, state)
+
+
+def test_vitdet_square_pad_must_match_img_size_for_global_rel_pos(vitdet) -> None:
+    tree, state = copy.deepcopy(vitdet[0]), vitdet[1]
+    tree["model"]["backbone"]["square_pad"] = 1024
+    msg = _refusal(tree, state)
+    assert "key model.backbone.square_pad" in msg and "img_size" in msg

@@ -130,3 +130,12 @@ def test_lazy_final_instances_match_detectron2(model: str, predictor_for) -> Non
         report = compare_image(f"{model}/image_{i}", ref, pred(image), FINAL_TOL,
                                _thresholds(pred))
         assert report.passed, f"{report.image}: {'; '.join(report.failures)}"
+
+
+def test_every_lazy_fixture_folder_is_covered() -> None:
+    """A folder added to fixtures/lazy must be added to LAZY_MODELS (nothing goes untested)."""
+    root = require_fixtures() / "lazy"
+    if not root.is_dir():
+        pytest.fail(f"LazyConfig fixtures missing: expected {root}", pytrace=False)
+    folders = sorted(p.name for p in root.iterdir() if (p / "config.yaml").is_file())
+    assert folders == sorted(LAZY_MODELS)
