@@ -19,22 +19,27 @@ ROI_HEADS_KEYS = ("num_classes", "batch_size_per_image", "positive_fraction", "p
                   "train_on_pred_boxes")
 
 
+CASCADE_KEYS = ("box_heads", "box_predictors", "proposal_matchers")
+
+
 def roi_heads_overrides(node: Node, state: Mapping[str, np.ndarray]) -> dict[str, Any]:
     kind = node.target(T.ROI_HEADS, "ROI heads")
-    if kind != "StandardROIHeads":
-        raise node.fail(f"{kind} is not supported for LazyConfig models yet; supported: "
-                        "StandardROIHeads", "_target_")
-    node.only_keys(ROI_HEADS_KEYS)
+    cascade = kind == "CascadeROIHeads"
+    node.only_keys(ROI_HEADS_KEYS + CASCADE_KEYS if cascade else ROI_HEADS_KEYS)
     in_features = node.list("box_in_features")
     pooler = _pooler(node.child("box_pooler"))
-    head = _box_head(node.child("box_head"), state)
-    predictor = _predictor(node.child("box_predictor"))
+    if cascade:
+        head, predictor, stages = _cascade(node, state)
+    else:
+        head = _box_head(node.child("box_head"), state, "roi_heads.box_head")
+        predictor, stages = _predictor(node.child("box_predictor")), {}
     out: dict[str, Any] = {
         "MODEL": {
             "MASK_ON": node.has("mask_head"),
-            "ROI_HEADS": {"NAME": "StandardROIHeads", "NUM_CLASSES": node.int("num_classes"),
+            "ROI_HEADS": {"NAME": kind, "NUM_CLASSES": node.int("num_classes"),
                           "IN_FEATURES": in_features, **predictor.pop("ROI_HEADS")},
             "ROI_BOX_HEAD": {**pooler, **head, **predictor.pop("ROI_BOX_HEAD")},
+            **stages,
         },
         "TEST": predictor.pop("TEST"),
     }
@@ -45,6 +50,27 @@ def roi_heads_overrides(node: Node, state: Mapping[str, np.ndarray]) -> dict[str
         mask = _mask_head(node.child("mask_head"), state)
         out["MODEL"]["ROI_MASK_HEAD"] = {**_pooler(node.child("mask_pooler")), **mask}
     return out
+
+
+def _cascade(node: Node, state: Mapping[str, np.ndarray]) -> tuple[dict, dict, dict]:
+    """``CascadeROIHeads``: one box head and predictor per stage, the same but for the box
+    weights; inference uses the last predictor's thresholds, as Detectron2 does."""
+    n = len(node.list("box_heads"))
+    if n == 0 or len(node.list("box_predictors")) != n:
+        raise node.fail(f"needs as many box_predictors as box_heads ({n})", "box_predictors")
+    heads = [_box_head(node.item("box_heads", i), state, f"roi_heads.box_head.{i}")
+             for i in range(n)]
+    predictors = [_predictor(node.item("box_predictors", i)) for i in range(n)]
+    if any(h != heads[0] for h in heads):
+        raise node.fail("stages with different box heads; supported: one head design",
+                        "box_heads")
+    weights = [p["ROI_BOX_HEAD"].pop("BBOX_REG_WEIGHTS") for p in predictors]
+    if not predictors[-1]["ROI_BOX_HEAD"]["CLS_AGNOSTIC_BBOX_REG"]:
+        raise node.fail("CascadeROIHeads needs cls_agnostic_bbox_reg: true, as in Detectron2",
+                        f"box_predictors.{n - 1}.cls_agnostic_bbox_reg")
+    ious = [0.5 + 0.1 * i for i in range(n)]  # training only; the count is what matters
+    stages = {"ROI_BOX_CASCADE_HEAD": {"BBOX_REG_WEIGHTS": weights, "IOUS": ious}}
+    return heads[0], predictors[-1], stages
 
 
 def _pooler(node: Node) -> dict[str, Any]:
@@ -88,11 +114,11 @@ def conv_norm(node: Node, state: Mapping[str, np.ndarray], first_norm: str) -> s
     return CONV_NORMS[value]
 
 
-def _box_head(node: Node, state: Mapping[str, np.ndarray]) -> dict[str, Any]:
+def _box_head(node: Node, state: Mapping[str, np.ndarray], prefix: str) -> dict[str, Any]:
     node.target(T.BOX_HEADS, "box head")
     node.only_keys(("input_shape", "conv_dims", "fc_dims", "conv_norm"))
     convs, fcs = node.list("conv_dims"), node.list("fc_dims")
-    norm = conv_norm(node, state, "roi_heads.box_head.conv1.norm") if convs else ""
+    norm = conv_norm(node, state, f"{prefix}.conv1.norm") if convs else ""
     return {"NAME": "FastRCNNConvFCHead", "NUM_CONV": len(convs),
             "CONV_DIM": _same_dims(node, "conv_dims", convs) or 256, "NUM_FC": len(fcs),
             "FC_DIM": _same_dims(node, "fc_dims", fcs) or 1024, "NORM": norm}
