@@ -151,7 +151,7 @@ def read_lazy_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
 def is_lazy_config(path: str | os.PathLike[str]) -> bool:
     """True for a LazyConfig file: a ``.py`` config, or YAML whose ``model`` has a ``_target_``."""
     path = Path(path)
-    if path.suffix == ".py":
+    if path.suffix in (".py", ".pkl"):  # a .pkl goes here to be refused, unread
         return True
     try:
         with path.open(encoding="utf-8", errors="replace") as fh:
