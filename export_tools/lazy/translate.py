@@ -25,8 +25,9 @@ from export_tools.lazy.interpolate import resolve_interpolations
 from export_tools.lazy.nodes import Node
 from export_tools.lazy.pyconfig import read_lazy_py
 from export_tools.lazy.reader import read_lazy_yaml
+from export_tools.modeling.backbone.lazy import LAZY_BACKBONE_NAME
 
-LAZY_BACKBONE_NAME = "lazy_backbone"
+__all__ = ["LAZY_BACKBONE_NAME", "load_lazy_config"]
 GENERALIZED_RCNN_KEYS = ("backbone", "proposal_generator", "roi_heads", "pixel_mean",
                          "pixel_std", "input_format", "vis_period")
 

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
+from export_tools.config import Config
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.backbone.base import Feature
 from export_tools.modeling.backbone.fpn import build_fpn
@@ -16,10 +18,16 @@ from export_tools.modeling.backbone.resnet import (
     build_resnet,
 )
 from export_tools.modeling.backbone.vit import build_vit, gelu
+from export_tools.modeling.checks import Problem
 from export_tools.modeling.layers import channel_layer_norm, conv2d, max_pool
+from export_tools.modeling.registry import BACKBONES
 from export_tools.modeling.weights import WeightStore
 
 LAZY_BACKBONE_NAME = "lazy_backbone"
+#: ``LAZY.BACKBONE.kind`` values (the ``_target_`` kinds of export_tools.lazy.targets.BACKBONES)
+LAZY_KINDS = ("FPN", "SimpleFeaturePyramid")
+#: bottom-up networks under an FPN (``LAZY.BACKBONE.bottom_up.kind``)
+LAZY_BOTTOM_UPS = ("ResNet", "RegNet", "MViT")
 
 
 def lazy_padding(cfg) -> tuple[int, int]:
@@ -53,8 +61,27 @@ def _bottom_up(g: GraphBuilder, w: WeightStore, image: Tensor, up: dict,
     raise NotImplementedError(f"LazyConfig bottom-up {up['kind']}")
 
 
+def lazy_problems(cfg: Config) -> Iterator[Problem]:
+    """A LazyConfig backbone spec (written by export_tools.lazy) of a kind not built here."""
+    kind = cfg.get("LAZY.BACKBONE.kind")
+    if kind is None:
+        yield Problem("LAZY.BACKBONE", "missing: the lazy backbone is built from the spec "
+                      "export_tools.lazy writes (read the config with load_lazy_config)")
+    elif kind not in LAZY_KINDS:
+        yield Problem("LAZY.BACKBONE.kind",
+                      f"unsupported value {kind!r}; supported: {', '.join(LAZY_KINDS)}")
+    elif kind == "FPN" and (up := cfg.get("LAZY.BACKBONE.bottom_up.kind")) not in LAZY_BOTTOM_UPS:
+        yield Problem("LAZY.BACKBONE.bottom_up.kind",
+                      f"unsupported value {up!r}; supported: {', '.join(LAZY_BOTTOM_UPS)}")
+
+
+@BACKBONES.register(LAZY_BACKBONE_NAME, check=lazy_problems,
+                    size_divisibility=lambda cfg: lazy_padding(cfg)[0],
+                    square_size=lambda cfg: lazy_padding(cfg)[1],
+                    lazy_kinds=LAZY_KINDS, head_norms=("LN",))
 def build_lazy_backbone(g: GraphBuilder, w: WeightStore, image: Tensor,
-                        cfg) -> dict[str, Feature]:
+                        cfg: Config) -> dict[str, Feature]:
+    """A LazyConfig model's FPN (over ResNet, RegNet or MViT) or ViTDet SimpleFeaturePyramid."""
     spec = cfg.LAZY.BACKBONE
     if spec["kind"] == "SimpleFeaturePyramid":
         return build_simple_feature_pyramid(g, w, image, spec)
@@ -63,11 +90,10 @@ def build_lazy_backbone(g: GraphBuilder, w: WeightStore, image: Tensor,
     up = spec["bottom_up"]
     needed = sorted(set(spec["in_features"]) | set(up["out_features"]),
                     key=lambda n: up["strides"][n])
-    with g.scope("backbone"):
-        feats = _bottom_up(g, w, image, up, needed)
-        top = spec["top_block"] or None
-        return build_fpn(g, w, feats, list(spec["in_features"]), spec["out_channels"],
-                         spec["norm"], spec["fuse_type"], top)
+    feats = _bottom_up(g, w, image, up, needed)
+    top = spec["top_block"] or None
+    return build_fpn(g, w, feats, list(spec["in_features"]), spec["out_channels"],
+                     spec["norm"], spec["fuse_type"], top)
 
 
 def _deconv(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, in_ch: int,
@@ -107,19 +133,18 @@ def build_simple_feature_pyramid(g: GraphBuilder, w: WeightStore, image: Tensor,
                                  spec) -> dict[str, Feature]:
     """ViTDet's backbone: ViT on the square-padded image, then one stage per scale factor."""
     net = spec["net"]
-    with g.scope("backbone"):
-        x = build_vit(g, w, image, "backbone.net", net, int(spec["square_pad"]))
-        feats: dict[str, Feature] = {}
-        for scale in spec["scale_factors"]:
-            stride = int(net["patch_size"] / scale)
-            level = int(math.log2(stride))
-            with g.scope(f"simfp_{level}"):
-                y = _pyramid_stage(g, w, x, f"backbone.simfp_{level}", net["embed_dim"], scale,
-                                   spec)
-            feats[f"p{level}"] = Feature(y, spec["out_channels"], stride)
-        if spec["top_block"] == "maxpool":
-            last = max(feats.values(), key=lambda f: f.stride)
-            level = int(math.log2(last.stride)) + 1
-            feats[f"p{level}"] = Feature(max_pool(g, last.tensor, 1, 2, 0), last.channels,
-                                         last.stride * 2)
-        return feats
+    x = build_vit(g, w, image, "backbone.net", net, int(spec["square_pad"]))
+    feats: dict[str, Feature] = {}
+    for scale in spec["scale_factors"]:
+        stride = int(net["patch_size"] / scale)
+        level = int(math.log2(stride))
+        with g.scope(f"simfp_{level}"):
+            y = _pyramid_stage(g, w, x, f"backbone.simfp_{level}", net["embed_dim"], scale,
+                               spec)
+        feats[f"p{level}"] = Feature(y, spec["out_channels"], stride)
+    if spec["top_block"] == "maxpool":
+        last = max(feats.values(), key=lambda f: f.stride)
+        level = int(math.log2(last.stride)) + 1
+        feats[f"p{level}"] = Feature(max_pool(g, last.tensor, 1, 2, 0), last.channels,
+                                     last.stride * 2)
+    return feats
