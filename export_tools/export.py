@@ -169,11 +169,17 @@ def export_model(config_file: str | os.PathLike, weights: str | os.PathLike,
     """Read ``config_file`` (+ ``opts``) and ``weights``; write the ONNX model to ``output``."""
     from export_tools.checkpoint import load_checkpoint
     from export_tools.config import load_config
+    from export_tools.lazy import is_lazy_config, load_lazy_config
     from export_tools.modeling.supported import check_supported
 
-    cfg = load_config(config_file, opts)
-    check_supported(cfg)
-    state, info = load_checkpoint(weights)
+    if is_lazy_config(config_file):  # LazyConfig: the checkpoint settles what the file cannot
+        state, info = load_checkpoint(weights)
+        cfg = load_lazy_config(config_file, state, list(opts or []))
+        check_supported(cfg)  # the registries decide for LazyConfig models too
+    else:
+        cfg = load_config(config_file, opts)
+        check_supported(cfg)
+        state, info = load_checkpoint(weights)
     name = model_name or Path(config_file).parent.name or Path(config_file).stem
     model = build_onnx(cfg, state, class_names=class_names, model_name=name, source=str(weights),
                        keypoint_names=keypoint_names, stuff_classes=stuff_classes,

@@ -23,6 +23,10 @@ MODELS_WITH_PKL = ("faster_rcnn_R_50_FPN", "mask_rcnn_R_50_FPN", "mask_rcnn_R_50
 BOX_MODELS = ("faster_rcnn_R_50_FPN", "faster_rcnn_R_50_DC5", "faster_rcnn_X_FPN_gn_rgb",
               "retinanet_R_50_FPN", "mask_rcnn_R_50_C4", "mask_rcnn_R_50_FPN")
 MASK_MODELS = ("mask_rcnn_R_50_FPN", "mask_rcnn_R_50_C4", "mask_rcnn_R_50_FPN_demo")
+# LazyConfig models under fixtures/lazy/ that the exporter supports (export them as "lazy/NAME")
+LAZY_MODELS = ("mask_rcnn_R_50_FPN_100ep_LSJ", "mask_rcnn_regnetx_4gf_dds_FPN_100ep_LSJ",
+               "mask_rcnn_regnety_4gf_dds_FPN_100ep_LSJ", "mask_rcnn_vitdet_b_100ep",
+               "mask_rcnn_mvitv2_t_3x")
 
 
 def require_fixtures() -> Path:

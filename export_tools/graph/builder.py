@@ -69,7 +69,7 @@ class GraphBuilder:
             arr = arr.astype(np.float32)
         if arr.dtype not in _NP_TO_ONNX:
             raise TypeError(f"unsupported constant dtype {arr.dtype} for {hint}")
-        arr = np.ascontiguousarray(arr)
+        arr = np.ascontiguousarray(arr) if arr.ndim else arr  # (ascontiguousarray makes 0-d 1-d)
         key = (str(arr.dtype), arr.tobytes(), arr.shape) if arr.size <= 16 else None
         if key is not None and key in self._const_cache:
             return self._const_cache[key]

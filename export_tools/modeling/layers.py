@@ -12,8 +12,9 @@ from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.weights import WeightStore
 
 BATCH_NORMS = ("FrozenBN", "BN", "SyncBN", "nnSyncBN", "naiveSyncBN")
-SUPPORTED_NORMS = ("", *BATCH_NORMS, "GN")
+SUPPORTED_NORMS = ("", *BATCH_NORMS, "GN", "LN")
 BN_EPS = 1e-5
+LN_EPS = 1e-6  # detectron2.layers.LayerNorm
 GN_EPS = 1e-5
 GN_GROUPS = 32
 
@@ -53,6 +54,8 @@ def conv2d(
     )
     if norm == "GN":
         y = group_norm(g, w, y, norm_prefix, out_ch)
+    elif norm == "LN":
+        y = channel_layer_norm(g, w, y, norm_prefix, out_ch)
     elif norm not in ("", *BATCH_NORMS):
         raise ValueError(f"unsupported norm {norm!r}")
     return g.op("Relu", [y], hint="relu") if relu else y
@@ -129,6 +132,21 @@ def group_norm(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, ch: int,
     y = g.op("Reshape", [normed, g.shape_of(x)], hint="gn_ungroup")
     y = g.op("Mul", [y, g.const(gamma.reshape(-1, 1, 1), f"{prefix}.weight")], hint="gn_scale")
     return g.op("Add", [y, g.const(beta.reshape(-1, 1, 1), f"{prefix}.bias")], hint="gn_shift")
+
+
+def channel_layer_norm(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, ch: int,
+                       eps: float = LN_EPS) -> Tensor:
+    """Detectron2's channels-first ``LayerNorm`` on ``(N, C, H, W)``: normalise over C."""
+    gamma = w.get(f"{prefix}.weight", (ch,))
+    beta = w.get(f"{prefix}.bias", (ch,))
+    mean = g.op("ReduceMean", [x], axes=[1], keepdims=1, hint="ln_mean")
+    centered = g.op("Sub", [x, mean], hint="ln_centered")
+    var = g.op("ReduceMean", [g.op("Mul", [centered, centered])], axes=[1], keepdims=1,
+               hint="ln_var")
+    std = g.op("Sqrt", [g.op("Add", [var, g.f32(eps)])], hint="ln_std")
+    y = g.op("Div", [centered, std], hint="ln")
+    y = g.op("Mul", [y, g.const(gamma.reshape(-1, 1, 1), f"{prefix}.weight")], hint="ln_scale")
+    return g.op("Add", [y, g.const(beta.reshape(-1, 1, 1), f"{prefix}.bias")], hint="ln_shift")
 
 
 def linear(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, in_dim: int, out_dim: int,

@@ -15,7 +15,7 @@ from onnx import TensorProto
 from export_tools.config import Config
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.backbone import Feature, build_backbone
-from export_tools.modeling.backbone.build import size_divisibility
+from export_tools.modeling.backbone.build import size_divisibility, square_size
 from export_tools.modeling.checks import NORMS, Problem, one_of
 from export_tools.modeling.poolers import PoolerSpec, build_pooler
 from export_tools.modeling.proposal_generator.rpn import build_rpn_proposals  # noqa: F401 (registers)
@@ -57,10 +57,12 @@ def preprocess(g: GraphBuilder, image: Tensor, cfg: Config) -> tuple[Tensor, Ten
             x = g.op("Div", [x, g.const(std, "pixel_std")], hint="normalized")
         hw = g.shape_of(image, 2, 4)
         image_hw = g.cast(hw, TensorProto.FLOAT, hint="image_hw")
-        div = size_divisibility(cfg)
-        if div > 1:
-            padded = g.op("Mul", [g.op("Div", [g.op("Add", [hw, g.i64(div - 1)]), g.i64(div)]),
-                                  g.i64(div)])
+        div, square = size_divisibility(cfg), square_size(cfg)
+        if div > 1 or square:
+            div = max(div, 1)
+            target = g.i64([square, square]) if square else hw
+            padded = g.op("Mul", [g.op("Div", [g.op("Add", [target, g.i64(div - 1)]),
+                                               g.i64(div)]), g.i64(div)])
             extra = g.op("Sub", [padded, hw])
             pads = g.concat([g.i64([0, 0, 0, 0, 0, 0]), extra], axis=0)
             x = g.op("Pad", [x, pads], mode="constant", hint="padded")

@@ -10,7 +10,8 @@ optionally, a ``check`` of the other settings it reads::
 (and runs their checks); the graph builders look their components up here. A new builder
 module must be imported by its package (``backbone/__init__.py``, ...) so that its decorator
 runs before anything is looked up. Extra keyword arguments are kept in :attr:`Entry.attrs`
-(``size_divisibility`` of a backbone).
+(``size_divisibility`` of a backbone; the LazyConfig backbone's ``head_norms``, extra norms its
+models' box and mask heads may use).
 """
 
 from __future__ import annotations
@@ -82,6 +83,14 @@ class Registry(Generic[B]):
     def lookup(self, cfg: Config) -> Entry[B]:
         """The entry ``cfg`` selects (its value at :attr:`key`)."""
         return self.entry(cfg.get(self.key), cfg.source)
+
+    def attr(self, cfg: Config, name: str, default: Any = None) -> Any:
+        """Attribute ``name`` of the entry ``cfg`` selects (``default`` when it has none, or
+        when nothing is registered under the selected name)."""
+        selected = cfg.get(self.key)
+        if selected not in self:
+            return default
+        return self._entries[selected].attrs.get(name, default)
 
     def name_problems(self, cfg: Config, also: tuple[str, ...] = ()) -> Iterator[Problem]:
         """A problem when ``cfg`` names something not registered (nor in ``also``)."""

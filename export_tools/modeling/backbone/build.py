@@ -20,7 +20,18 @@ from export_tools.modeling.weights import WeightStore
 
 def size_divisibility(cfg: Config) -> int:
     """Padding multiple Detectron2 applies to the batched image (FPN: stride of its last input)."""
-    return int(BACKBONES.lookup(cfg).attrs.get("size_divisibility", 0))
+    return _attr(cfg, "size_divisibility")
+
+
+def square_size(cfg: Config) -> int:
+    """Side of the square the batched image is padded to (0: none; ViTDet's ``square_pad``)."""
+    return _attr(cfg, "square_size")
+
+
+def _attr(cfg: Config, name: str) -> int:
+    """An integer attribute of the selected backbone: a number, or a function of ``cfg``."""
+    value = BACKBONES.lookup(cfg).attrs.get(name, 0)
+    return int(value(cfg) if callable(value) else value)
 
 
 def build_backbone(g: GraphBuilder, w: WeightStore, image: Tensor,

@@ -9,7 +9,7 @@ from export_tools.config import Config
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.checks import NORMS, Problem, one_of
 from export_tools.modeling.layers import conv2d, linear
-from export_tools.modeling.registry import ROI_BOX_HEADS
+from export_tools.modeling.registry import BACKBONES, ROI_BOX_HEADS
 from export_tools.modeling.weights import WeightStore
 
 
@@ -30,7 +30,9 @@ class BoxHeadSpec:
 
 
 def _conv_fc_problems(cfg: Config) -> Iterator[Problem]:
-    yield from one_of(cfg, "MODEL.ROI_BOX_HEAD.NORM", NORMS)
+    # a backbone may allow more (LazyConfig ViTDet's "LN" heads, parity-tested on its fixture)
+    extra = BACKBONES.attr(cfg, "head_norms", ())
+    yield from one_of(cfg, "MODEL.ROI_BOX_HEAD.NORM", (*NORMS, *extra))
 
 
 @ROI_BOX_HEADS.register("FastRCNNConvFCHead", check=_conv_fc_problems)

@@ -9,7 +9,7 @@ from export_tools.config import Config
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.checks import NORMS, Problem, one_of
 from export_tools.modeling.layers import conv2d
-from export_tools.modeling.registry import ROI_MASK_HEADS
+from export_tools.modeling.registry import BACKBONES, ROI_MASK_HEADS
 from export_tools.modeling.weights import WeightStore
 
 PREFIX = "roi_heads.mask_head"
@@ -31,7 +31,9 @@ class MaskHeadSpec:
 
 
 def _conv_upsample_problems(cfg: Config) -> Iterator[Problem]:
-    yield from one_of(cfg, "MODEL.ROI_MASK_HEAD.NORM", NORMS)
+    # a backbone may allow more (LazyConfig ViTDet's "LN" heads, parity-tested on its fixture)
+    extra = BACKBONES.attr(cfg, "head_norms", ())
+    yield from one_of(cfg, "MODEL.ROI_MASK_HEAD.NORM", (*NORMS, *extra))
 
 
 @ROI_MASK_HEADS.register("MaskRCNNConvUpsampleHead", check=_conv_upsample_problems)

@@ -1,0 +1,82 @@
+"""LazyConfig ``.py`` files read with ``ast`` (never run): the tiny configs under ``configs/``
+and ``projects/`` here are written in Detectron2's style for these tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from export_tools.checkpoint import load_checkpoint
+from export_tools.errors import ConfigError
+from export_tools.lazy.markers import LambdaRef, NameRef
+from export_tools.lazy.pyconfig import read_lazy_py
+from export_tools.lazy.reader import read_lazy_yaml
+from export_tools.lazy.translate import lazy_tree_to_config, read_lazy_tree
+from tests.conftest import require_fixtures
+
+HERE = Path(__file__).parent
+LSJ = HERE / "configs" / "new_baselines" / "tiny_mask_rcnn_LSJ.py"
+R50 = "mask_rcnn_R_50_FPN_100ep_LSJ"
+
+
+def test_relative_imports_and_assignments_build_the_tree() -> None:
+    tree = read_lazy_py(LSJ)
+    assert set(tree) == {"model", "dataloader"}
+    model = tree["model"]
+    assert model["_target_"] == "detectron2.modeling.meta_arch.GeneralizedRCNN"
+    assert model["backbone"]["norm"] == "SyncBN"  # chained assignment
+    assert model["backbone"]["bottom_up"]["stem"]["norm"] == "SyncBN"
+    assert isinstance(model["roi_heads"]["mask_head"]["conv_norm"], LambdaRef)
+    stage = model["backbone"]["bottom_up"]["stages"][2]
+    assert stage["stride_per_block"] == [2, 1, 1, 1, 1, 1] and stage["out_channels"] == 256
+    assert stage["block_class"] == NameRef("detectron2.modeling.backbone.resnet.BottleneckBlock")
+    resize = tree["dataloader"]["test"]["mapper"]["augmentations"][0]
+    assert resize == {"_target_": "detectron2.data.transforms.ResizeShortestEdge",
+                      "short_edge_length": 512, "max_size": 512}
+
+
+def test_py_config_gives_the_same_config_as_the_fixture_yaml() -> None:
+    """The tiny LSJ .py describes the R50 LSJ fixture's network: same Config once read."""
+    folder = require_fixtures() / "lazy" / R50
+    state, _ = load_checkpoint(folder / "model_final.pth")
+    from_yaml = lazy_tree_to_config(read_lazy_yaml(folder / "config.yaml"), state, "yaml")
+    from_py = lazy_tree_to_config(read_lazy_tree(LSJ), state, "py")
+    assert from_py.to_dict() == from_yaml.to_dict()
+
+
+def test_model_zoo_get_config_finds_the_configs_folder() -> None:
+    tree = read_lazy_tree(HERE / "projects" / "Tiny" / "configs" / "tiny_zoo.py")
+    assert tree["model"]["roi_heads"]["box_predictor"]["num_classes"] == 3
+    assert tree["model"]["backbone"]["in_features"] == ["res2", "res3", "res4", "res5"]
+    assert tree["dataloader"]["test"]["mapper"]["image_format"] == "BGR"
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("import os\nos.system('x')\n", "Expr statements"),
+    ("x = __import__('os')\n", "name '__import__' is not defined"),
+    ("def f():\n    pass\n", "FunctionDef"),
+    ("x = [i for i in range(3)]\n", "ListComp"),
+    ("x = open('f').read()\n", "name 'open'"),
+    ("from detectron2.config import LazyCall as L\nx = L(print)\n", "name 'print'"),
+    ("import torch\nx = torch.load('m.pth')\n", "call of torch.load"),
+    ("x = 2 ** 100000\n", "exponent too large"),
+    ("x = f'{1}'\n", "JoinedStr"),
+    ("from .missing import model\n", "not found"),
+    ("for i in []:\n    pass\n", "For statements"),
+])
+def test_anything_else_is_refused_with_its_line(tmp_path: Path, source: str,
+                                                expected: str) -> None:
+    path = tmp_path / "bad.py"
+    path.write_text(source, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        read_lazy_py(path)
+    assert expected in str(err.value) and "line" in str(err.value) or "not found" in expected
+    assert str(path) in str(err.value)
+
+
+def test_import_cycle_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("from .b import model\n", encoding="utf-8")
+    (tmp_path / "b.py").write_text("from .a import model\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="cycle"):
+        read_lazy_py(tmp_path / "a.py")
