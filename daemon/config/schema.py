@@ -33,6 +33,12 @@ from daemon.config.events_schema import (
     ZoneSection,
     overlay,
 )
+from daemon.config.record_schema import (
+    DatabaseOutput,
+    RecordingsOutput,
+    RecordSection,
+    check_recordings,
+)
 from daemon.zoo_cache import is_zoo_reference
 
 #: URL schemes handed to OpenCV/FFmpeg as network streams.
@@ -200,6 +206,7 @@ class CameraSection(_Section):
     detect: DetectSection = _section()
     motion: MotionSection = _section()
     events: EventsSection = _section()
+    record: RecordSection = _section()
     zones: dict[ZoneName, ZoneSection] = Field(default_factory=dict)
 
 
@@ -311,6 +318,13 @@ class OutputsSection(_Section):
     event_log: EventLogOutput = _section()
     mqtt: MqttOutput = _section()
     snapshots: SnapshotOutput = _section()
+    database: DatabaseOutput = _section()
+    recordings: RecordingsOutput = _section()
+
+    @model_validator(mode="after")
+    def _recordings_need_database(self) -> OutputsSection:
+        check_recordings(self)
+        return self
 
 
 class ServiceSection(_Section):
@@ -327,6 +341,7 @@ class DaemonConfig(_Section):
     motion: MotionSection = _section()
     events: EventsSection = _section()
     tracking: TrackingSection = _section()
+    record: RecordSection = _section()
     draw: DrawSection = _section()
     outputs: OutputsSection = _section()
     service: ServiceSection = _section()
@@ -342,3 +357,7 @@ class DaemonConfig(_Section):
                                    motion=overlay(self.motion, camera.motion),
                                    events=overlay(self.events, camera.events),
                                    zones=dict(camera.zones))
+
+    def camera_record(self, camera: CameraSection) -> RecordSection:
+        """``record`` of ``camera``: the top-level section with the camera's own keys."""
+        return overlay(self.record, camera.record)

@@ -57,6 +57,8 @@ class FrameResult:
         snapshots: best frames of ended events to write.
         closing: the result made at shutdown to end every open event (``frame`` is the
             camera's last frame, already delivered once).
+        frameless: the result carries only event messages (the ends, made at start, of events
+            a crash left open); ``frame`` is a 1 x 1 placeholder that outputs of images skip.
     """
 
     frame: Frame
@@ -70,6 +72,7 @@ class FrameResult:
     counts: dict[str, int] | None = None
     snapshots: list[SnapshotJob] = field(default_factory=list)
     closing: bool = False
+    frameless: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _annotated: dict[Any, np.ndarray] = field(default_factory=dict, repr=False)
 

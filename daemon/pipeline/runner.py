@@ -104,12 +104,23 @@ class Pipeline:
         self.model = ModelInfo.from_metadata(meta)
         self.metrics.model_name = self.model.name
         self.stage = EventStage(cfg, self.model.class_names, self.model.name, self.metrics)
+        self._end_events_left_open()
         self._create_producers()
         for producer in self.producers:
             producer.open_initial()
         for producer in self.producers:
             producer.start()
         self._dispatcher.start()
+
+    def _end_events_left_open(self) -> None:
+        """End, on every output, the events the database knows a crash left open."""
+        if not self.config.outputs.database.enabled:
+            return
+        from daemon.recordings.restart import left_open_results  # noqa: PLC0415
+
+        for result in left_open_results(self.config.outputs.database.path, self.model):
+            for sink in self.sinks:
+                sink.offer(result)
 
     def _start_sinks(self) -> None:
         for camera in self.config.enabled_cameras():
