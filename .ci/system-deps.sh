@@ -5,6 +5,7 @@
 #   xvfb             virtual X display for the preview-window test
 #   systemd          systemd-analyze, to verify systemd/d2stream.service
 #   gcc libc6-dev    a C compiler for the CPU clock probe of `d2stream bench` (daemon/perf/clock.py)
+#   ffmpeg           recordings: remux/encode segments, cut clips (daemon.recordings), ffprobe
 #   libgl1 libglib2.0-0 libsm6 libice6 libxext6 libx11-xcb1
 #                    shared libraries that opencv-python's Qt highgui (preview window) loads
 set -euo pipefail
@@ -13,6 +14,7 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 [ -f /usr/include/stdio.h ] || need+=(libc6-dev)
 have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
