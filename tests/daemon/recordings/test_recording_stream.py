@@ -8,12 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 
 from daemon.recordings.db import wall_time
+from tests.daemon.cdp import Browser
 from tests.daemon.daemon_helpers import DaemonProcess, wait_until, write_yaml
 from tests.daemon.h264_stream import H264HttpCamera, make_h264
 from tests.daemon.recordings.rec_helpers import (
+    TOKEN,
     api,
     api_json,
     decodes,
@@ -135,3 +139,30 @@ def test_delete_removes_the_event(live: Live) -> None:
     assert status == 200
     assert api(live.port, f"/api/events/{event['id']}")[0] == 404
     assert api(live.port, f"/api/events/{event['id']}", method="DELETE")[0] == 404
+
+
+def test_review_page_lists_events_and_plays_a_clip(live: Live, tmp_path: Path) -> None:
+    browser = Browser(tmp_path / "profile")
+    try:
+        browser.navigate(f"http://127.0.0.1:{live.port}/?token={TOKEN}")
+        thumbs_loaded = ("(() => { const imgs = [...document.querySelectorAll("
+                         "'#review-events img')]; return imgs.length > 0 && imgs.every("
+                         "i => i.complete && i.naturalWidth > 0); })()")
+        assert wait_until(lambda: browser.evaluate(thumbs_loaded), 60, 0.5)
+        rect = browser.evaluate("(() => { const r = document.querySelector("
+                                "'#review-events img').getBoundingClientRect(); "
+                                "return [r.x, r.y, r.width, r.height]; })()")
+        shot = cv2.imdecode(np.frombuffer(browser.screenshot(), np.uint8), cv2.IMREAD_COLOR)
+        x, y, w, h = (int(v) for v in rect)
+        thumb = shot[y:y + h, x:x + w]
+        assert thumb.size and thumb.std() > 10  # a picture, not a blank box
+        label = browser.evaluate("document.querySelector('#review-events .label').textContent")
+        assert label in ("square", "circle", "triangle")
+        browser.click(x + w / 2, y + h / 2)
+        playing = ("(() => { const v = document.getElementById('review-video'); "
+                   "return v.readyState === 4 && v.currentTime > 0.5; })()")
+        assert wait_until(lambda: browser.evaluate(playing), 60, 0.5), browser.evaluate(
+            "[document.getElementById('review-video').readyState, "
+            "document.getElementById('review-video').error?.message]")
+    finally:
+        browser.close()
