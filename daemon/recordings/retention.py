@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 DAY_S = 86400.0
 #: how long after a segment's end an event could still start and need it (beyond pre-capture)
 DECIDE_MARGIN_S = 60.0
+WARN_EVERY_S = 60.0
 
 
 class Pruner:
@@ -40,6 +41,8 @@ class Pruner:
         self.snapshot_dir = snapshot_dir
         self.disk_full_deleted = 0
         self.low_space: str | None = None
+        self.free_bytes: int | None = None
+        self._warned = -WARN_EVERY_S
         self._lock = threading.Lock()
 
     def run(self, now: float | None = None) -> int:
@@ -95,8 +98,10 @@ class Pruner:
             if not rows:
                 self.low_space = f"{reason}, and no footage is left to delete"
                 return removed
-            if self.low_space is None:
-                log.warning("recordings: %s; deleting the oldest footage", reason)
+            if time.monotonic() - self._warned >= WARN_EVERY_S:
+                self._warned = time.monotonic()
+                log.warning("recordings: %s; deleting the oldest footage (logged at most once "
+                            "a minute)", reason)
             self.low_space = reason
             removed += self._delete(rows)
             self.disk_full_deleted += len(rows)
@@ -109,10 +114,18 @@ class Pruner:
             free = shutil.disk_usage(out.dir).free
         except OSError:
             return None
+        self.free_bytes = free
         if free < out.min_free_bytes:
             return (f"free space {free} bytes below recordings.min_free_bytes "
                     f"({out.min_free_bytes})")
+        headroom = 2 * self._largest_segment()
+        if free < headroom:  # the next segments would not fit: a full disk is near
+            return f"disk nearly full ({free} bytes free, segments up to {headroom // 2})"
         return None
+
+    def _largest_segment(self) -> int:
+        row = self.db.conn.execute("SELECT MAX(bytes) FROM segments").fetchone()
+        return int(row[0] or 0)
 
     def _delete(self, rows: list[tuple[int, str]]) -> int:
         for _, path in rows:

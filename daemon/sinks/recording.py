@@ -105,6 +105,8 @@ class RecordingSink(Sink):
         assert self.pruner is not None
         faults = self.metrics.faults
         faults.sink_set(self.name, "deleted_for_space", self.pruner.disk_full_deleted)
+        if self.pruner.free_bytes is not None:
+            faults.sink_set(self.name, "free_bytes", self.pruner.free_bytes)
         failing = [f"{name}: {r.failure}" for name, r in self.recorders.items() if r.failure]
         problem = "; ".join(filter(None, [self.pruner.low_space, *failing]))
         if problem:

@@ -15,11 +15,12 @@ from pathlib import Path
 from tests.daemon.daemon_helpers import require_program
 
 
-def make_h264(source: Path, out: Path, gop: int = 10) -> Path:
-    """``source`` re-encoded as H.264 (a keyframe every ``gop`` frames, no B-frames)."""
+def make_h264(source: Path, out: Path, gop: int = 10, crf: int = 23) -> Path:
+    """``source`` re-encoded as H.264 (a keyframe every ``gop`` frames, no B-frames; a low
+    ``crf`` for a high bit rate)."""
     ffmpeg = require_program("ffmpeg")
     subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(source), "-c:v",
-                    "libx264", "-preset", "ultrafast", "-g", str(gop), "-bf", "0",
+                    "libx264", "-preset", "ultrafast", "-g", str(gop), "-bf", "0", "-crf", str(crf),
                     "-pix_fmt", "yuv420p", str(out)], check=True, timeout=120)
     return out
 
