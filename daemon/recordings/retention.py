@@ -93,8 +93,7 @@ class Pruner:
             if reason is None:
                 self.low_space = None
                 return removed
-            rows = self.db.conn.execute(
-                "SELECT id, path FROM segments ORDER BY start_time LIMIT 5").fetchall()
+            rows = self._oldest()
             if not rows:
                 self.low_space = f"{reason}, and no footage is left to delete"
                 return removed
@@ -105,6 +104,20 @@ class Pruner:
             self.low_space = reason
             removed += self._delete(rows)
             self.disk_full_deleted += len(rows)
+
+    def _oldest(self) -> list[tuple[int, str]]:
+        """The oldest segments whose deletion brings the footage under ``max_bytes`` (at
+        least one: for free space, one at a time, the disk checked again after each)."""
+        excess = self.db.footage_bytes() - self.out.max_bytes if self.out.max_bytes else 0
+        rows = self.db.conn.execute(
+            "SELECT id, path, bytes FROM segments ORDER BY start_time LIMIT 100").fetchall()
+        chosen: list[tuple[int, str]] = []
+        for segment_id, path, size in rows:
+            chosen.append((segment_id, path))
+            excess -= size
+            if excess <= 0:
+                break
+        return chosen
 
     def _over_budget(self) -> str | None:
         out = self.out
