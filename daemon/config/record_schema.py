@@ -1,23 +1,11 @@
-"""Config of recordings and the event database: ``record:`` (per camera overridable like
-``detect:``), ``outputs.database`` and ``outputs.recordings`` (docs/recordings.md)."""
+"""Config of recordings: ``record:`` (per camera overridable like ``detect:``); the outputs
+``database`` and ``recordings`` are in :mod:`daemon.config.schema` (docs/recordings.md)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
-
-
-def _resolve(value: Path, info: ValidationInfo) -> Path:
-    path = Path(value).expanduser()
-    base = (info.context or {}).get("base_dir")
-    if not path.is_absolute() and base is not None:
-        path = Path(base) / path
-    return path.resolve() if path.is_absolute() else path
-
-
-_Path = Annotated[Path, AfterValidator(_resolve)]
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Section(BaseModel):
@@ -44,22 +32,6 @@ class RecordSection(_Section):
     # auto: remux an H.264/H.265 stream or file, encode anything else; encode: always encode
     method: Literal["auto", "encode"] = "auto"
     encode: EncodeSection = Field(default_factory=dict, validate_default=True)  # type: ignore
-
-
-class DatabaseOutput(_Section):
-    enabled: bool = False
-    path: _Path = Field(default=Path("var/events.db"), validate_default=True)
-
-
-class RecordingsOutput(_Section):
-    enabled: bool = False
-    dir: _Path = Field(default=Path("var/recordings"), validate_default=True)
-    segment_s: float = Field(default=10.0, ge=1, le=600)
-    max_bytes: int = Field(default=0, ge=0)  # 0: no budget but the free-space floor
-    min_free_bytes: int = Field(default=1_000_000_000, ge=0)
-    ffmpeg: str = "ffmpeg"
-    ffprobe: str = "ffprobe"
-    prune_interval_s: float = Field(default=10.0, gt=0)
 
 
 def check_recordings(outputs: Any) -> None:

@@ -33,12 +33,7 @@ from daemon.config.events_schema import (
     ZoneSection,
     overlay,
 )
-from daemon.config.record_schema import (
-    DatabaseOutput,
-    RecordingsOutput,
-    RecordSection,
-    check_recordings,
-)
+from daemon.config.record_schema import RecordSection, check_recordings
 from daemon.zoo_cache import is_zoo_reference
 
 #: URL schemes handed to OpenCV/FFmpeg as network streams.
@@ -308,6 +303,22 @@ class SnapshotOutput(_Section):
     max_files: int = Field(default=1000, ge=1)
     max_age_days: float = Field(default=0.0, ge=0)
     max_bytes: int = Field(default=0, ge=0)
+
+
+class DatabaseOutput(_Section):
+    enabled: bool = False
+    path: ConfigPath = Field(default=Path("var/events.db"), validate_default=True)
+
+
+class RecordingsOutput(_Section):
+    enabled: bool = False
+    dir: ConfigPath = Field(default=Path("var/recordings"), validate_default=True)
+    segment_s: float = Field(default=10.0, ge=1, le=600)
+    max_bytes: int = Field(default=0, ge=0)  # 0: no budget but the free-space floor
+    min_free_bytes: int = Field(default=1_000_000_000, ge=0)
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+    prune_interval_s: float = Field(default=10.0, gt=0)
 
 
 class OutputsSection(_Section):

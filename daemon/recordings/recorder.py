@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from daemon.config.record_schema import RecordingsOutput, RecordSection
-from daemon.config.schema import CameraSection, OpenCVSource
+from daemon.config.record_schema import RecordSection
+from daemon.config.schema import CameraSection, OpenCVSource, RecordingsOutput
 from daemon.recordings import ffmpeg
 from daemon.recordings.db import EventDB
 

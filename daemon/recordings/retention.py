@@ -19,7 +19,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from daemon.config.record_schema import RecordingsOutput, RecordSection
+from daemon.config.record_schema import RecordSection
+from daemon.config.schema import RecordingsOutput
 from daemon.recordings.db import EventDB
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import time
 from collections import deque
 
 from daemon.config.errors import ConfigError
-from daemon.config.record_schema import DatabaseOutput
+from daemon.config.schema import DatabaseOutput
 from daemon.events.messages import EventMessage
 from daemon.pipeline.metrics import Metrics
 from daemon.pipeline.results import FrameResult

@@ -7,6 +7,7 @@ the encoding ones, and runs retention and the disk budget (:class:`Pruner`).
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 
 from daemon.config.errors import ConfigError
@@ -57,6 +58,11 @@ class RecordingSink(Sink):
         return frame.camera, frame.display_image, frame.t_wall
 
     def open(self) -> None:
+        for key in ("ffmpeg", "ffprobe"):
+            program = getattr(self.out, key)
+            if shutil.which(program) is None:
+                raise ConfigError(f"program not found: {program} (recording needs ffmpeg; "
+                                  "Debian: apt install ffmpeg)", key=f"outputs.recordings.{key}")
         try:
             self.out.dir.mkdir(parents=True, exist_ok=True)
             self.db = EventDB(self.config.outputs.database.path)

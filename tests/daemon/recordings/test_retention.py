@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daemon.config.record_schema import RecordingsOutput, RecordSection
+from daemon.config.record_schema import RecordSection
+from daemon.config.schema import RecordingsOutput
 from daemon.events.messages import EventMessage, iso_time
 from daemon.recordings.db import EventDB
 from daemon.recordings.retention import DAY_S, DECIDE_MARGIN_S, Pruner
