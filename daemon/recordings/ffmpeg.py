@@ -97,10 +97,14 @@ def repair(ffmpeg: str, ffprobe: str, path: Path, timeout: float = 60.0) -> floa
     fragments; returns its duration in seconds, 0 when nothing in it is readable (then it is
     removed)."""
     fixed = path.with_name(path.stem + ".repair.mp4")
-    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(path),
+    # Read as a pipe: a seekable read looks for the index at the end of the file, which a
+    # killed writer never wrote; read in order, every complete fragment comes through.
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "mp4", "-i", "pipe:0",
            "-map", "0:v:0", "-c", "copy", "-movflags", "+faststart", str(fixed)]
     try:
-        ok = subprocess.run(cmd, capture_output=True, timeout=timeout).returncode == 0
+        with open(path, "rb") as source:
+            ok = subprocess.run(cmd, stdin=source, capture_output=True,
+                                timeout=timeout).returncode == 0
     except (subprocess.TimeoutExpired, OSError):
         ok = False
     duration = probe(ffprobe, str(fixed), timeout).duration if ok and fixed.exists() else 0.0
