@@ -16,6 +16,9 @@ from daemon.recordings.db import wall_time
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 MAX_LIMIT = 500
+#: limits when none is given (events are paged, segments listed whole up to this)
+DEFAULT_LIMIT = {"events": 50, "recordings": 10_000}
+MAX_LIMITS = {"events": MAX_LIMIT, "recordings": 10_000}
 KNOWN = {"events": {"camera", "label", "zone", "after", "before", "limit", "cursor", "token"},
          "recordings": {"camera", "after", "before", "limit", "token"}}
 
@@ -65,7 +68,7 @@ def parse(query: str, kind: str) -> Filters:
                           max_num_fields=20)
     except ValueError:
         raise BadParameter("query", "too many parameters") from None
-    out = Filters()
+    out = Filters(limit=DEFAULT_LIMIT[kind])
     for name, given in values.items():
         if name not in KNOWN[kind]:
             raise BadParameter(name, "unknown parameter")
@@ -81,7 +84,7 @@ def parse(query: str, kind: str) -> Filters:
         elif name in ("after", "before"):
             setattr(out, name, parse_time(name, value))
         elif name == "limit":
-            out.limit = _limit(value)
+            out.limit = _limit(value, MAX_LIMITS[kind])
         else:
             out.cursor = decode_cursor(value)
     return out
@@ -103,9 +106,9 @@ def parse_time(name: str, value: str) -> float:
     return result
 
 
-def _limit(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
-        raise BadParameter("limit", f"expected an integer from 1 to {MAX_LIMIT}")
+def _limit(value: str, most: int) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= most:
+        raise BadParameter("limit", f"expected an integer from 1 to {most}")
     return int(value)
 
 

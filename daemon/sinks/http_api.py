@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.config.schema import DaemonConfig
-from daemon.recordings.clips import make_clip
+from daemon.recordings.clips import clip_window, make_clip
 from daemon.recordings.db import EventDB, wall_time
 from daemon.recordings.query import BadParameter, encode_cursor, parse, valid_id
 from daemon.sinks.http_review import review_asset, with_review
@@ -104,7 +104,7 @@ class ReviewApi:
     def _recordings(self, handler: Any, query: str) -> None:
         filters = parse(query, "recordings")
         segments = self.db.segments(filters.camera, filters.after, filters.before,
-                                    filters.limit if "limit=" in query else 10_000)
+                                    filters.limit)
         _json(handler, 200, {"segments": [s.to_dict() for s in segments]})
 
     def _event_route(self, handler: Any, path: str) -> None:
@@ -144,8 +144,6 @@ class ReviewApi:
         return out
 
     def _window(self, event: dict[str, Any]) -> tuple[float, float]:
-        from daemon.recordings.clips import clip_window  # noqa: PLC0415
-
         record = self.cameras.get(event["camera"])
         pre, post = (record.pre_capture_s, record.post_capture_s) if record else (0.0, 0.0)
         return clip_window(event, pre, post)
