@@ -39,6 +39,9 @@ def make_clip(db: EventDB, ffmpeg: str, event: dict, pre: float, post: float,
     segments = _contiguous([s for s in segments if Path(s.path).is_file()])
     if not segments:
         return None
+    # an open event (or one whose post-capture is still being recorded) gets what is on disk:
+    # the same clip, byte for byte, until the next segment is indexed (range requests agree)
+    finish = min(finish, segments[-1].end_time)
     key = hashlib.sha1(repr([(s.path, s.end_time) for s in segments] + [begin, finish])
                        .encode()).hexdigest()[:16]
     out = cache_dir / f"{event['id']}-{key}.mp4"

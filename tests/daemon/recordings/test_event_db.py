@@ -104,3 +104,15 @@ def test_times_and_cursors() -> None:
     ("bytes=-0", False), ("items=0-1", None), ("bytes=0-1,4-5", None)])
 def test_byte_ranges(header: str | None, expected: object) -> None:
     assert byte_range(header, 100) == expected
+
+
+@pytest.mark.parametrize("query, index", [
+    ("camera=cam", "events_camera_start"), ("label=square", "events_label_start"),
+    ("", "events_start"), ("zone=door", "event_zones")])
+def test_queries_use_an_index(tmp_path: Path, query: str, index: str) -> None:
+    db = EventDB(tmp_path / "events.db")
+    where, params = parse(query, "events").sql()
+    sql = ("EXPLAIN QUERY PLAN SELECT state FROM events e" + (f" WHERE {where}" if where else "")
+           + " ORDER BY start_time DESC, id DESC LIMIT 10")
+    plan = " | ".join(row[-1] for row in db.conn.execute(sql, params))
+    assert index in plan, plan
