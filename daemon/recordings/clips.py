@@ -100,3 +100,31 @@ def prune_clips(cache_dir: Path, max_age_s: float = 3600.0) -> None:
                 path.unlink()
         except OSError:
             pass
+
+
+def thumbnail(db: EventDB, ffmpeg: str, event: dict, cache_dir: Path) -> bytes | None:
+    """A JPEG of the event from its footage (at its best frame, else its start), for events
+    without a snapshot file (snapshots off, or the event still open)."""
+    best = event.get("best") or {}
+    moment = wall_time(best.get("time") or event["start_time"])
+    assert moment is not None
+    found = [s for s in db.segments(event["camera"], moment, moment + 0.001)
+             if Path(s.path).is_file()]
+    if not found:
+        return None
+    segment = found[0]
+    out = cache_dir / f"{event['id']}-{segment.id}-{moment:.3f}.jpg"
+    if out.is_file():
+        return out.read_bytes()
+    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-ss",
+           f"{max(0.0, moment - segment.start_time):.3f}", "-i", segment.path, "-frames:v", "1",
+           "-f", "image2", "-c:v", "mjpeg", "pipe:1"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=CUT_TIMEOUT_S)
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+    if done.returncode != 0 or not done.stdout.startswith(b"\xff\xd8"):
+        return None
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(done.stdout)
+    return done.stdout

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.config.schema import DaemonConfig
-from daemon.recordings.clips import clip_window, make_clip
+from daemon.recordings.clips import clip_window, make_clip, thumbnail
 from daemon.recordings.db import EventDB, wall_time
 from daemon.recordings.query import BadParameter, encode_cursor, parse, valid_id
 from daemon.sinks.http_review import review_asset, with_review
@@ -119,11 +119,7 @@ class ReviewApi:
         if part is None:
             _json(handler, 200, self._describe(event))
         elif part == "/snapshot.jpg":
-            snapshot = self._snapshot(event)
-            if snapshot is None:
-                _json(handler, 404, {"error": "this event has no snapshot"})
-            else:
-                send_file(handler, snapshot, "image/jpeg")
+            self._send_snapshot(handler, event)
         else:
             clip = self._clip(event)
             if clip is None:
@@ -131,16 +127,30 @@ class ReviewApi:
             else:
                 send_file(handler, clip, "video/mp4")
 
+    def _send_snapshot(self, handler: Any, event: dict[str, Any]) -> None:
+        """The snapshot file, else a frame of the event's footage, else 404."""
+        snapshot = self._snapshot(event)
+        if snapshot is not None:
+            send_file(handler, snapshot, "image/jpeg")
+            return
+        data = thumbnail(self.db, self.ffmpeg, event, self.clip_dir) if self.recording \
+            else None
+        if data is None:
+            _json(handler, 404, {"error": "this event has no snapshot and no footage"})
+        else:
+            handler._send(200, "image/jpeg", data)
+
     # -- helpers -----------------------------------------------------------------------------
     def _describe(self, event: dict[str, Any]) -> dict[str, Any]:
         start, end = wall_time(event["start_time"]), wall_time(event.get("end_time"))
         out = dict(event)
         out["duration"] = None if end is None or start is None else round(end - start, 3)
-        out["has_snapshot"] = self._snapshot(event) is not None
         record = self.cameras.get(event["camera"])
         out["has_clip"] = bool(self.recording and record is not None and record.mode != "off"
                                and self.db.segments(event["camera"], *self._window(event),
                                                     limit=1))
+        # a thumbnail: the snapshot file, or a frame cut from the footage
+        out["has_snapshot"] = self._snapshot(event) is not None or out["has_clip"]
         return out
 
     def _window(self, event: dict[str, Any]) -> tuple[float, float]:

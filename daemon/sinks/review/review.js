@@ -38,6 +38,8 @@
       thumb.src = url(`api/events/${encodeURIComponent(ev.id)}/snapshot.jpg`);
       thumb.alt = `${ev.label} snapshot`;
       thumb.loading = "lazy";
+      thumb.onerror = () => { const none = document.createElement("div");
+        none.className = "nothumb"; thumb.replaceWith(none); };
     } else {
       thumb.className = "nothumb";
     }

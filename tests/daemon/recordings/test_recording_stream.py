@@ -166,3 +166,15 @@ def test_review_page_lists_events_and_plays_a_clip(live: Live, tmp_path: Path) -
             "document.getElementById('review-video').error?.message]")
     finally:
         browser.close()
+
+
+def test_an_event_without_its_snapshot_file_gets_a_frame_of_its_footage(live: Live) -> None:
+    event = next(e for e in ended_events(live.port)
+                 if _covered(live, e) and e.get("snapshot"))
+    Path(event["snapshot"]).unlink()  # e.g. removed by the snapshot output's own retention
+    described = api_json(live.port, f"/api/events/{event['id']}")
+    assert described["has_snapshot"] and described["has_clip"]
+    status, headers, body = api(live.port, f"/api/events/{event['id']}/snapshot.jpg")
+    assert status == 200 and headers["Content-Type"] == "image/jpeg"
+    image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape == (240, 320, 3) and image.std() > 5
