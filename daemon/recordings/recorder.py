@@ -138,14 +138,24 @@ class CameraRecorder:
             delay = min(delay * 2, BACKOFF_S[1])
 
     def _check_codec(self) -> None:
+        """Remux or encode, by the stream's codec; an unreachable stream is probed again
+        (with back-off) rather than taken for one that cannot be remuxed."""
+        delay = BACKOFF_S[0]
         found = ffmpeg.probe(self.out.ffprobe, self.url, PROBE_TIMEOUT_S).codec
+        while found is None:
+            self.failure = f"cannot read the stream {self.url!r} (retrying)"
+            if self._stopping.wait(delay):
+                return
+            delay = min(delay * 2, BACKOFF_S[1])
+            found = ffmpeg.probe(self.out.ffprobe, self.url, PROBE_TIMEOUT_S).codec
+        self.failure = None
         if found in ffmpeg.REMUXABLE:
             log.info("camera %r: recording %s by remuxing (no re-encoding)", self.name, found)
             return
         self.encoding = True
         log.warning("camera %r: the stream's video (%s) cannot be remuxed into MP4; recording "
-                    "encodes the frames instead (libx264, %g fps)", self.name,
-                    found or "unreadable", self.record.encode.fps)
+                    "encodes the frames instead (libx264, %g fps)", self.name, found,
+                    self.record.encode.fps)
 
     def _command(self, run: str) -> list[str] | None:
         pattern = self.folder / f"{run}-%06d.mp4"

@@ -28,14 +28,14 @@ def make_h264(source: Path, out: Path, gop: int = 10, crf: int = 23) -> Path:
 class H264HttpCamera:
     """Serves ``/cam.ts``: ``video`` looped forever in real time as MPEG-TS."""
 
-    def __init__(self, video: Path) -> None:
+    def __init__(self, video: Path, port: int = 0) -> None:
         self.video = video
         self.ffmpeg = require_program("ffmpeg")
         self.connections = 0
         self._procs: list[subprocess.Popen] = []
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"camera": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
