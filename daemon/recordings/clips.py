@@ -116,15 +116,24 @@ def thumbnail(db: EventDB, ffmpeg: str, event: dict, cache_dir: Path) -> bytes |
     out = cache_dir / f"{event['id']}-{segment.id}-{moment:.3f}.jpg"
     if out.is_file():
         return out.read_bytes()
-    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-ss",
-           f"{max(0.0, moment - segment.start_time):.3f}", "-i", segment.path, "-frames:v", "1",
-           "-f", "image2", "-c:v", "mjpeg", "pipe:1"]
+    # the segment's last frame is up to a frame interval before its end: stay clear of it,
+    # and take its first frame when nothing comes out at the offset
+    offset = min(moment - segment.start_time, segment.end_time - segment.start_time - 0.5)
+    for seek in dict.fromkeys((max(0.0, offset), 0.0)):
+        data = _frame_at(ffmpeg, segment.path, seek)
+        if data is not None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(data)
+            return data
+    return None
+
+
+def _frame_at(ffmpeg: str, path: str, seek: float) -> bytes | None:
+    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-ss", f"{seek:.3f}",
+           "-i", path, "-frames:v", "1", "-f", "image2", "-c:v", "mjpeg", "pipe:1"]
     try:
         done = subprocess.run(cmd, capture_output=True, timeout=CUT_TIMEOUT_S)
     except (subprocess.TimeoutExpired, OSError):
         return None
-    if done.returncode != 0 or not done.stdout.startswith(b"\xff\xd8"):
-        return None
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(done.stdout)
-    return done.stdout
+    ok = done.returncode == 0 and done.stdout.startswith(b"\xff\xd8")
+    return done.stdout if ok else None

@@ -175,6 +175,30 @@ def test_an_event_without_its_snapshot_file_gets_a_frame_of_its_footage(live: Li
     described = api_json(live.port, f"/api/events/{event['id']}")
     assert described["has_snapshot"] and described["has_clip"]
     status, headers, body = api(live.port, f"/api/events/{event['id']}/snapshot.jpg")
-    assert status == 200 and headers["Content-Type"] == "image/jpeg"
+    assert status == 200 and headers["Content-Type"] == "image/jpeg", (status, body[:300])
     image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
     assert image.shape == (240, 320, 3) and image.std() > 5
+
+
+def test_review_filters_and_phone_width(live: Live, tmp_path: Path) -> None:
+    browser = Browser(tmp_path / "profile")
+    try:
+        browser.call("Emulation.setDeviceMetricsOverride", width=390, height=844,
+                     deviceScaleFactor=2, mobile=True)
+        browser.navigate(f"http://127.0.0.1:{live.port}/?token={TOKEN}")
+        count = "document.querySelectorAll('#review-events li').length"
+        assert wait_until(lambda: browser.evaluate(count), 60, 0.5)
+        fits = "document.documentElement.scrollWidth <= window.innerWidth"
+        assert browser.evaluate(fits), "the page scrolls sideways on a phone"
+        labels = "[...document.querySelectorAll('#review-events .label')].map(e => e.textContent)"
+        wanted = sorted(set(browser.evaluate(labels)))[0]
+        browser.evaluate(f"(() => {{ const f = document.getElementById('review-filters'); "
+                         f"f.elements.label.value = '{wanted}'; "
+                         f"f.dispatchEvent(new Event('change')); }})()")
+        expected = {e["id"] for e in api_json(live.port, f"/api/events?label={wanted}&limit=30")
+                    ["events"]}
+        ids = "[...document.querySelectorAll('#review-events li')].map(e => e.dataset.id)"
+        assert wait_until(lambda: set(browser.evaluate(ids) or []) == expected, 60, 0.5)
+        assert set(browser.evaluate(labels)) == {wanted}
+    finally:
+        browser.close()
