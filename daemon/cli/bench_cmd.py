@@ -11,7 +11,8 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from daemon.errors import D2StreamError
+from d2common.errors import D2StreamError
+from daemon.demo.synthetic import synthetic_scene
 from daemon.inference.backends import BACKENDS, DEFAULT_BACKEND
 from daemon.inference.predictor import Predictor, postprocess
 
@@ -42,21 +43,6 @@ def parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
-def synthetic_scene(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """A BGR scene of coloured shapes (deterministic)."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    img = np.full((h, w, 3), 127, np.uint8)
-    for _ in range(12):
-        color = tuple(int(c) for c in rng.integers(0, 255, 3))
-        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
-        r = int(rng.integers(10, max(11, min(h, w) // 6)))
-        cv2.circle(img, (x, y), r, color, -1) if rng.random() < 0.5 else cv2.rectangle(
-            img, (x - r, y - r), (x + r, y + r), color, -1)
-    return img
-
-
 def percentiles(values: list[float]) -> str:
     arr = np.asarray(values) * 1000.0
     return (f"p50 {np.percentile(arr, 50):8.1f} ms  p90 {np.percentile(arr, 90):8.1f} ms  "
@@ -72,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return 2
     if args.image:
-        from daemon.inference.image_io import read_image_bgr
+        from d2common.image_io import read_image_bgr
 
         image = read_image_bgr(args.image)
     else:

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from d2common.zoo_names import is_zoo_reference
 from daemon.config.events_schema import (
     CameraEventSettings,
     DetectSection,
@@ -34,7 +35,6 @@ from daemon.config.events_schema import (
     overlay,
 )
 from daemon.config.record_schema import RecordSection, check_recordings
-from daemon.zoo_cache import is_zoo_reference
 
 #: URL schemes handed to OpenCV/FFmpeg as network streams.
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
@@ -64,16 +64,32 @@ def _section() -> Any:
     return Field(default_factory=dict, validate_default=True)
 
 
+class RemoteSection(_Section):
+    """``model.remote``: the Open Inference Protocol server of ``backend: remote``."""
+
+    url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+")
+    protocol: Literal["http"] = "http"
+    model_name: str = Field(default="model", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    model_version: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
+    timeout_s: float = Field(default=10.0, gt=0)
+    retries: int = Field(default=2, ge=0, le=10)
+    backoff_s: float = Field(default=0.2, ge=0)
+    token: str | None = None
+    fallback: Literal["drop", "local"] = "drop"
+
+
 class ModelSection(_Section):
     path: Path
     num_threads: int | None = Field(default=None, ge=1, le=256)
     min_score: float = Field(default=0.5, ge=0.0, le=1.0)
     # inference engine: onnxruntime (default) or openvino (pip install 'd2stream[openvino]')
-    backend: Literal["onnxruntime", "openvino"] = "onnxruntime"
+    backend: Literal["onnxruntime", "openvino", "remote"] = "onnxruntime"
+    # backend remote: the Open Inference Protocol server (docs/scaling-out.md)
+    remote: RemoteSection = _section()
     # onnxruntime: folder caching the optimised graph for a faster start (None: no cache)
     optimized_cache: ConfigPath | None = None
     # onnxruntime: inference threads busy-wait for work instead of sleeping (faster; off saves
-    # power and heat on a shared or passively cooled machine; README "Performance")
+    # power and heat on a shared or passively cooled machine; docs/performance.md)
     spin_wait: bool = True
 
     @field_validator("path")
@@ -100,10 +116,11 @@ class ReopenSection(_Section):
     max_delay_s: float = Field(default=30.0, ge=0)
     multiplier: float = Field(default=2.0, ge=1.0)
     max_attempts: int = Field(default=0, ge=0)
-    on_start_failure: Literal["fail", "retry"] = "fail"
+    on_start_failure: Literal["fail", "retry"] = "retry"
+    probe_interval_s: float = Field(default=1.0, gt=0, le=5.0)
 
 
-class OpenCVSource(_Section):
+class OpenCVSourceConfig(_Section):
     type: Literal["opencv"]
     url: str | int
     width: int | None = Field(default=None, gt=0)
@@ -158,7 +175,7 @@ def normalize_capture_url(value: str | int, info: ValidationInfo) -> str | int:
     return str(path)
 
 
-class PiCameraSource(_Section):
+class PiCameraSourceConfig(_Section):
     type: Literal["picamera2"]
     camera_num: int = Field(default=0, ge=0)
     main_size: tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]] = (1280, 720)
@@ -168,7 +185,7 @@ class PiCameraSource(_Section):
     stall_timeout_s: float = Field(default=5.0, gt=0)
 
 
-class FolderSource(_Section):
+class FolderSourceConfig(_Section):
     type: Literal["folder"]
     path: Path
     patterns: list[str] = Field(default_factory=lambda: ["*.jpg", "*.jpeg", "*.png", "*.bmp"])
@@ -185,7 +202,7 @@ class FolderSource(_Section):
 
 
 SourceSection = Annotated[
-    Union[OpenCVSource, PiCameraSource, FolderSource],  # noqa: UP007 - discriminated union
+    Union[OpenCVSourceConfig, PiCameraSourceConfig, FolderSourceConfig],  # noqa: UP007 - discriminated union
     Field(discriminator="type"),
 ]
 
@@ -206,7 +223,10 @@ class CameraSection(_Section):
 
 
 class DrawSection(_Section):
-    min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_score: float = Field(default=0.6, ge=0.0, le=1.0)
+    # Box IoU above which a lower-scoring detection is not drawn, whatever its class (one tag
+    # per object); null draws every detection.
+    suppress_iou: float | None = Field(default=0.5, gt=0.0, le=1.0)
     masks: bool = True
     keypoints: bool = True
     fps: bool = True
@@ -224,6 +244,7 @@ class HttpOutput(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
     jpeg_quality: int = Field(default=80, ge=1, le=100)
     max_fps: float = Field(default=15.0, gt=0)
+    overlay: Literal["tracked", "detections"] = "tracked"
     token: str | None = Field(default=None, min_length=16, pattern=r"^[\x21-\x7e]+$")
     username: str | None = Field(default=None, min_length=1, pattern=r"^[^:\s]+$")
     password: str | None = Field(default=None, min_length=8)

@@ -27,8 +27,9 @@ from daemon.config.schema import CameraSection, DaemonConfig
 from daemon.events.gate import InferenceGate
 from daemon.events.lifecycle import EventBatch, EventTracker
 from daemon.motion.detector import MotionDetector
-from daemon.pipeline.metrics import Metrics
-from daemon.sources.base import Frame
+from daemon.structures.frame import Frame
+from daemon.structures.metrics import Metrics
+from daemon.structures.results import TrackedBox
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,12 @@ class CameraEvents:
 
         return CompactPrediction(image_size=frame.image.shape[:2], boxes=np.zeros((0, 4)),
                                  scores=np.zeros(0, np.float32), classes=np.zeros(0, np.int64))
+
+    def tracked_boxes(self, frame: Frame) -> list[TrackedBox]:
+        """The objects matched at the camera's latest inference, their boxes predicted (Kalman)
+        for ``frame``'s time and scaled to its display image: one per track."""
+        with self._lock:
+            return self.tracker.tracked_boxes(frame, event_clock(frame))
 
     def close(self) -> tuple[Frame | None, EventBatch]:
         """End every event; returns the camera's last frame with the batch."""

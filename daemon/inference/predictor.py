@@ -14,13 +14,19 @@ from typing import ClassVar
 
 import numpy as np
 
-from daemon.errors import InputImageError, ModelError
-from daemon.inference.backends import DEFAULT_BACKEND, BackendOptions, create_backend
+from d2common.errors import InputImageError, ModelError
+from d2common.metadata import ModelMetadata
+from d2common.transforms import rescale_boxes, to_network_input
+from daemon.inference.backends import (
+    DEFAULT_BACKEND,
+    BackendOptions,
+    RemoteOptions,
+    create_backend,
+)
 from daemon.inference.backends.ort_backend import session_options
 from daemon.inference.instances import Instances
 from daemon.inference.keypoints import heatmaps_to_keypoints, rescale_keypoints
 from daemon.inference.masks import paste_mask, paste_masks
-from daemon.inference.metadata import ModelMetadata
 from daemon.inference.panoptic import (
     PanopticResult,
     PanopticSettings,
@@ -29,7 +35,6 @@ from daemon.inference.panoptic import (
 )
 from daemon.inference.semantic import sem_seg_labels
 from daemon.inference.tie_order import detectron2_rows
-from daemon.inference.transforms import rescale_boxes, to_network_input
 
 log = logging.getLogger(__name__)
 
@@ -116,16 +121,18 @@ class Predictor:
         optimized_cache: ONNX Runtime: folder caching the optimised graph (faster cold start).
         spin_wait: ONNX Runtime: inference threads busy-wait between runs (see
             :class:`~daemon.inference.backends.base.BackendOptions`).
+        remote: backend ``remote``: the server; ``model_path`` is then the local model for
+            the metadata check and the fallback (may be absent with ``fallback: drop``).
     """
 
     def __init__(self, model_path: str | os.PathLike, num_threads: int | None = None,
                  min_size: int | None = None, max_size: int | None = None,
                  backend: str = DEFAULT_BACKEND, optimized_cache: str | None = None,
-                 spin_wait: bool = True) -> None:
+                 spin_wait: bool = True, remote: RemoteOptions | None = None) -> None:
         path = Path(model_path)
-        if not path.is_file():
+        if backend != "remote" and not path.is_file():
             raise ModelError(f"model file not found: {path}")
-        options = BackendOptions(num_threads, optimized_cache, spin_wait)
+        options = BackendOptions(num_threads, optimized_cache, spin_wait, remote)
         self.backend = create_backend(backend, path, options)
         self.metadata = ModelMetadata.from_props(self.backend.metadata_props, str(path))
         self.path = path

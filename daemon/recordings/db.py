@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from daemon.events.messages import EventMessage
 from daemon.recordings.migrations import DatabaseError, migrate
+from daemon.structures.messages import EventMessage
 
 BUSY_TIMEOUT_MS = 10_000
 

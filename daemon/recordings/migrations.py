@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from daemon.errors import D2StreamError
+from d2common.errors import D2StreamError
 
 #: version N is reached by running MIGRATIONS[N - 1]
 MIGRATIONS: tuple[str, ...] = (

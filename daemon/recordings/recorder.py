@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from daemon.config.record_schema import RecordSection
-from daemon.config.schema import CameraSection, OpenCVSource, RecordingsOutput
+from daemon.config.schema import CameraSection, OpenCVSourceConfig, RecordingsOutput
 from daemon.recordings import ffmpeg
 from daemon.recordings.db import EventDB
 
@@ -36,7 +36,7 @@ BACKOFF_S = (1.0, 30.0)
 def plan(camera: CameraSection, record: RecordSection) -> tuple[str, bool | None]:
     """``(url, file_loop)`` to remux, or ``("", None)`` when the source must be encoded."""
     src = camera.source
-    if record.method == "encode" or not isinstance(src, OpenCVSource):
+    if record.method == "encode" or not isinstance(src, OpenCVSourceConfig):
         return "", None
     kind = src.kind()
     if kind == "stream":

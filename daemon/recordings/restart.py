@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from daemon.events.messages import EventMessage
-from daemon.pipeline.results import FrameResult, ModelInfo
 from daemon.recordings.db import EventDB
-from daemon.sources.base import Frame
+from daemon.structures.frame import Frame
+from daemon.structures.messages import EventMessage
+from daemon.structures.results import FrameResult, ModelInfo
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from daemon.config.schema import DaemonConfig
-from daemon.pipeline.metrics import Metrics
 from daemon.sinks.base import Sink
+from daemon.structures.metrics import Metrics
 
 __all__ = ["Sink", "build_sinks"]
 

@@ -14,9 +14,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from daemon.errors import D2StreamError
-from daemon.pipeline.metrics import Metrics
-from daemon.pipeline.results import FrameResult
+from d2common.errors import D2StreamError
+from daemon.structures.metrics import Metrics
+from daemon.structures.results import FrameResult
 
 log = logging.getLogger(__name__)
 

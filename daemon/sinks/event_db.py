@@ -15,12 +15,12 @@ from collections import deque
 
 from daemon.config.errors import ConfigError
 from daemon.config.schema import DatabaseOutput
-from daemon.events.messages import EventMessage
-from daemon.pipeline.metrics import Metrics
-from daemon.pipeline.results import FrameResult
 from daemon.recordings.db import EventDB
 from daemon.recordings.migrations import DatabaseError
 from daemon.sinks.base import EventsOnly, Sink
+from daemon.structures.messages import EventMessage
+from daemon.structures.metrics import Metrics
+from daemon.structures.results import FrameResult
 
 log = logging.getLogger(__name__)
 

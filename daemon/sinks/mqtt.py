@@ -27,10 +27,10 @@ from typing import Any
 
 from daemon.config.errors import ConfigError
 from daemon.config.schema import MqttOutput
-from daemon.pipeline.metrics import Metrics
-from daemon.pipeline.results import FrameResult
 from daemon.sinks.base import EventsOnly, Sink
 from daemon.sinks.outbox import Message, Outbox, message_key
+from daemon.structures.metrics import Metrics
+from daemon.structures.results import FrameResult
 
 log = logging.getLogger(__name__)
 

@@ -12,14 +12,14 @@ import time
 
 from daemon.config.errors import ConfigError
 from daemon.config.schema import DaemonConfig
-from daemon.pipeline.metrics import Metrics
-from daemon.pipeline.results import FrameResult
 from daemon.recordings.clips import prune_clips
 from daemon.recordings.db import EventDB
 from daemon.recordings.migrations import DatabaseError
 from daemon.recordings.recorder import CameraRecorder
 from daemon.recordings.retention import Pruner
 from daemon.sinks.base import Sink
+from daemon.structures.metrics import Metrics
+from daemon.structures.results import FrameResult
 
 log = logging.getLogger(__name__)
 

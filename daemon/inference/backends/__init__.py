@@ -13,9 +13,10 @@ from daemon.inference.backends.base import (
     DEFAULT_BACKEND,
     Backend,
     BackendOptions,
+    RemoteOptions,
     available_backends,
     create_backend,
 )
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "Backend", "BackendOptions", "available_backends",
-           "create_backend"]
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "Backend", "BackendOptions", "RemoteOptions",
+           "available_backends", "create_backend"]

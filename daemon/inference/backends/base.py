@@ -10,14 +10,40 @@ from typing import Protocol
 
 import numpy as np
 
-from daemon.errors import ModelError
+from d2common.errors import ModelError
 
 DEFAULT_BACKEND = "onnxruntime"
-# name -> (module implementing it, the Python package it needs)
-BACKENDS: dict[str, tuple[str, str]] = {
+# name -> (module implementing it, the Python package of its local engine; None: no local
+# engine, it needs settings of its own and is not listed by available_backends)
+BACKENDS: dict[str, tuple[str, str | None]] = {
     "onnxruntime": ("daemon.inference.backends.ort_backend", "onnxruntime"),
     "openvino": ("daemon.inference.backends.openvino_backend", "openvino"),
+    # an Open Inference Protocol server (d2stream serve, Triton, KServe): stdlib HTTP only
+    "remote": ("daemon.inference.backends.remote_backend", None),
 }
+
+
+@dataclass(frozen=True)
+class RemoteOptions:
+    """Where the ``remote`` backend sends network inputs (``model.remote`` in the config).
+
+    Attributes:
+        url: the server's base URL (``http://host:8000``).
+        model_name / model_version: the model on the server (version None: the server's choice).
+        timeout_s: per request. retries: extra attempts after a failure, ``backoff_s`` apart
+            (doubling). token: bearer token the server requires, if any.
+        fallback: ``drop`` (a frame the server cannot answer fails and is dropped) or ``local``
+            (it is inferred by the local model file instead).
+    """
+
+    url: str
+    model_name: str
+    model_version: str | None = None
+    timeout_s: float = 10.0
+    retries: int = 2
+    backoff_s: float = 0.2
+    token: str | None = None
+    fallback: str = "drop"
 
 
 @dataclass(frozen=True)
@@ -37,6 +63,7 @@ class BackendOptions:
     num_threads: int | None = None
     optimized_cache: str | None = None
     spin_wait: bool = True
+    remote: RemoteOptions | None = None
 
 
 class Backend(Protocol):
@@ -50,8 +77,9 @@ class Backend(Protocol):
 
 
 def available_backends() -> list[str]:
-    """Backends whose engine package is installed."""
-    return [n for n, (_, pkg) in BACKENDS.items() if importlib.util.find_spec(pkg) is not None]
+    """Local backends whose engine package is installed."""
+    return [n for n, (_, pkg) in BACKENDS.items()
+            if pkg is not None and importlib.util.find_spec(pkg) is not None]
 
 
 def create_backend(name: str, model_path: str | os.PathLike,
@@ -61,7 +89,7 @@ def create_backend(name: str, model_path: str | os.PathLike,
         raise ModelError(f"unknown inference backend {name!r}; choose one of "
                          f"{', '.join(BACKENDS)}")
     module_name, package = BACKENDS[name]
-    if importlib.util.find_spec(package) is None:
+    if package is not None and importlib.util.find_spec(package) is None:
         raise ModelError(f"backend {name!r} needs the Python package {package!r}; install it "
                          f"with: pip install 'd2stream[{name}]'")
     module = importlib.import_module(module_name)

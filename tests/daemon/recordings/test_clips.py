@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from daemon.events.messages import iso_time
 from daemon.recordings.clips import thumbnail
 from daemon.recordings.db import EventDB
+from daemon.structures.messages import iso_time
 from tests.daemon.daemon_helpers import require_program
 
 T0 = 1_800_000_000.0

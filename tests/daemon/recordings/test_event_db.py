@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from daemon.events.messages import EventMessage, iso_time
 from daemon.recordings.db import EventDB, wall_time
 from daemon.recordings.migrations import MIGRATIONS, SCHEMA_VERSION, DatabaseError
 from daemon.recordings.query import BadParameter, decode_cursor, encode_cursor, parse
 from daemon.recordings.restart import restart_ends
 from daemon.sinks.http_api import byte_range
+from daemon.structures.messages import EventMessage, iso_time
 
 T0 = 1_800_000_000.0
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from daemon.config.record_schema import RecordSection
 from daemon.config.schema import RecordingsOutput
-from daemon.events.messages import EventMessage, iso_time
 from daemon.recordings.db import EventDB
 from daemon.recordings.retention import DAY_S, DECIDE_MARGIN_S, Pruner
+from daemon.structures.messages import EventMessage, iso_time
 
 NOW = 1_800_000_000.0
 

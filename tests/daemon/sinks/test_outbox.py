@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.events.messages import EventMessage
 from daemon.sinks import jsonl
 from daemon.sinks.outbox import Message, Outbox, message_key
+from daemon.structures.messages import EventMessage
 from tests.daemon.daemon_helpers import REPO_ROOT, subprocess_env
 
 

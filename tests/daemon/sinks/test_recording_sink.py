@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from daemon.config import ConfigError, parse_config
-from daemon.pipeline.metrics import Metrics
 from daemon.sinks.recording import RecordingSink
+from daemon.structures.metrics import Metrics
 
 
 def test_missing_ffmpeg_is_a_config_error(tmp_path: Path) -> None:

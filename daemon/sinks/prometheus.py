@@ -80,6 +80,14 @@ def render(snapshot: Mapping[str, Any]) -> str:
                      [({}, worker["frames_lost"])])
     lines += _series("d2stream_worker_up", "gauge", "1 while the worker process is alive.",
                      [({}, int(bool(worker["alive"])))])
+    remote: Mapping[str, int] = snapshot.get("remote") or {}
+    for key, text in (("requests", "Requests sent to the remote inference server."),
+                      ("retries", "Remote inference requests retried."),
+                      ("failures", "Frames the remote server could not answer."),
+                      ("fallbacks", "Frames inferred by the local fallback model.")):
+        if key in remote:
+            lines += _series(f"d2stream_remote_{key}_total", "counter", text,
+                             [({}, remote[key])])
     lines += _series("d2stream_sink_dropped_total", "counter",
                      "Items a slow sink dropped from its queue.",
                      [({"sink": s}, n) for s, n in snapshot["sinks_dropped"].items()])
@@ -93,7 +101,7 @@ def render(snapshot: Mapping[str, Any]) -> str:
 
 
 def _fault_lines(faults: Mapping[str, Any]) -> list[str]:
-    """Series of :class:`~daemon.pipeline.faults.FaultStats` (outputs, outages, refusals)."""
+    """Series of :class:`~daemon.structures.faults.FaultStats` (outputs, outages, refusals)."""
     sinks: Mapping[str, Mapping[str, Any]] = faults["sinks"]
     cameras: Mapping[str, Mapping[str, Any]] = faults["cameras"]
     lines = _series("d2stream_sink_up", "gauge", "1 while the output works (0: disk full...).",

@@ -9,7 +9,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from daemon.errors import ModelError
+from d2common.errors import ModelError
 
 METADATA_KEY = "d2stream"
 FORMAT_VERSION = 1

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from daemon.config.events_schema import ZoneSection
-from daemon.zones.polygon import PolygonError, points_in_polygon, to_pixels, validate_polygon
+from daemon.structures.polygon import PolygonError, points_in_polygon, to_pixels, validate_polygon
 from daemon.zones.zoneset import ZoneSet
 
 SQUARE = [[0, 0], [100, 0], [100, 100], [0, 100]]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from daemon.pipeline.faults import FaultStats
+from daemon.structures.faults import FaultStats
 
 RATE_WINDOW_S = 5.0
 LATENCY_SAMPLES = 2048
@@ -73,6 +73,7 @@ class CameraStats:
     reopens: int = 0
     connected: bool = False
     finished: bool = False
+    state: str = "opening"
     last_frame_mono: float | None = None
     first_submit_mono: float | None = None
     last_result_mono: float | None = None
@@ -94,6 +95,7 @@ class Metrics:
         self.cameras: dict[str, CameraStats] = {}
         self.queue_stats = queue_stats or dict
         self.worker_restarts = 0
+        self.remote: dict[str, int] | None = None
         self.worker_pid: int | None = None
         self.worker_peak_rss_kb = 0
         self.worker_alive = False
@@ -159,8 +161,14 @@ class Metrics:
         with self._lock:
             self.cameras[camera].connected = connected
 
+    def set_state(self, camera: str, state: str) -> None:
+        """``opening``, ``reading``, ``waiting`` (between reopen attempts) or ``finished``."""
+        with self._lock:
+            self.cameras[camera].state = state
+
     def set_finished(self, camera: str) -> None:
         with self._lock:
+            self.cameras[camera].state = "finished"
             self.cameras[camera].finished = True
             self.cameras[camera].connected = False
 
@@ -184,6 +192,11 @@ class Metrics:
         with self._lock:
             self.worker_alive = False
             self.frames_lost += lost_frames
+
+    def remote_stats(self, stats: dict[str, int]) -> None:
+        """The remote backend's latest counters (``model.backend: remote``)."""
+        with self._lock:
+            self.remote = dict(stats)
 
     def frames_lost_add(self, count: int) -> None:
         with self._lock:
@@ -228,6 +241,7 @@ class Metrics:
                            "inferences": self.inference_count,
                            "inference_total_s": round(self.inference_total_s, 6),
                            "inference_p50_s": inf50, "inference_p95_s": inf95},
+                "remote": None if self.remote is None else dict(self.remote),
                 "sinks_dropped": dict(self.sink_dropped),
                 "cameras": cameras,
                 "faults": faults,
@@ -241,7 +255,7 @@ class Metrics:
         if c.first_submit_mono is not None and c.last_result_mono is not None:
             span = c.last_result_mono - c.first_submit_mono
         return {
-            "connected": c.connected, "finished": c.finished,
+            "connected": c.connected, "finished": c.finished, "state": c.state,
             "captured": c.captured, "processed": c.processed, "events": c.events,
             "dropped": queue[1], "queue_depth": queue[0], "reopens": c.reopens,
             "capture_fps": round(c.capture_rate.rate(now), 3),

@@ -1,6 +1,6 @@
 """Fault accounting: what failed, for how long, and how the daemon recovered.
 
-One :class:`FaultStats` hangs off :class:`~daemon.pipeline.metrics.Metrics` (``metrics.faults``).
+One :class:`FaultStats` hangs off :class:`~daemon.structures.metrics.Metrics` (``metrics.faults``).
 Its snapshot is the ``faults`` part of ``/healthz`` and of ``d2stream run --stats-json``:
 
 - ``sinks``: per output, ``ok`` and, while failing, the error and for how long (a full disk,

@@ -5,16 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from daemon.inference.instances import Instances, to_detectron2
-from daemon.sources.base import Frame
-
-if TYPE_CHECKING:
-    from daemon.events.lifecycle import SnapshotJob
-    from daemon.events.messages import EventMessage
+from daemon.structures.frame import Frame
+from daemon.structures.messages import EventMessage
+from daemon.structures.snapshot import SnapshotJob
 
 
 @dataclass
@@ -38,6 +36,16 @@ class ModelInfo:
                    max_size_test=int(meta.get("max_size_test", 1333)))
 
 
+@dataclass(frozen=True)
+class TrackedBox:
+    """One tracked object as the live view draws it: ``box`` in display-image pixels."""
+
+    track_id: int
+    class_id: int
+    score: float
+    box: tuple[float, float, float, float]
+
+
 @dataclass
 class FrameResult:
     """One inferred frame.
@@ -59,6 +67,10 @@ class FrameResult:
             camera's last frame, already delivered once).
         frameless: the result carries only event messages (the ends, made at start, of events
             a crash left open); ``frame`` is a 1 x 1 placeholder that outputs of images skip.
+        live: a captured frame for the live view, sent at the camera's rate whether the
+            model saw it or not (its events, if any, come in the pipeline's own result).
+        objects: for a live frame, the tracked objects at the frame's time (their boxes
+            predicted between inferences), one per track.
     """
 
     frame: Frame
@@ -73,6 +85,8 @@ class FrameResult:
     snapshots: list[SnapshotJob] = field(default_factory=list)
     closing: bool = False
     frameless: bool = False
+    live: bool = False
+    objects: list[TrackedBox] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _annotated: dict[Any, np.ndarray] = field(default_factory=dict, repr=False)
 

@@ -151,3 +151,16 @@ def write_demo_video(path: str | Path, frames: int = 100, size: tuple[int, int] 
     finally:
         writer.release()
     return truths
+
+
+def synthetic_scene(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A still BGR scene of coloured circles and squares (deterministic), for timing."""
+    rng = np.random.default_rng(seed)
+    img = np.full((h, w, 3), 127, np.uint8)
+    for _ in range(12):
+        color = tuple(int(c) for c in rng.integers(0, 255, 3))
+        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+        r = int(rng.integers(10, max(11, min(h, w) // 6)))
+        cv2.circle(img, (x, y), r, color, -1) if rng.random() < 0.5 else cv2.rectangle(
+            img, (x - r, y - r), (x + r, y + r), color, -1)
+    return img
