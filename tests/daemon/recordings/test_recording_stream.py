@@ -149,8 +149,10 @@ def test_review_page_lists_events_and_plays_a_clip(live: Live, tmp_path: Path) -
                          "'#review-events img')]; return imgs.length > 0 && imgs.every("
                          "i => i.complete && i.naturalWidth > 0); })()")
         assert wait_until(lambda: browser.evaluate(thumbs_loaded), 60, 0.5)
-        rect = browser.evaluate("(() => { const r = document.querySelector("
-                                "'#review-events img').getBoundingClientRect(); "
+        # the live tiles fill the window: the review list is below them, scrolled to here
+        rect = browser.evaluate("(() => { const i = document.querySelector("
+                                "'#review-events img'); i.scrollIntoView({block: 'center'}); "
+                                "const r = i.getBoundingClientRect(); "
                                 "return [r.x, r.y, r.width, r.height]; })()")
         shot = cv2.imdecode(np.frombuffer(browser.screenshot(), np.uint8), cv2.IMREAD_COLOR)
         x, y, w, h = (int(v) for v in rect)
