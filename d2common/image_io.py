@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from d2common.errors import InputImageError
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -17,6 +21,8 @@ DEFAULT_MAX_PIXELS = 100_000_000
 def read_image_bgr(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """``(H, W, 3)`` uint8 BGR; raises :class:`InputImageError` naming the file."""
     p = Path(path)
+    if p.exists() and not p.is_file():  # a FIFO or device would block the read forever
+        raise InputImageError(f"{p}: not a regular file")
     try:
         with Image.open(p) as img:
             if img.width * img.height > max_pixels:
@@ -46,13 +52,28 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
+def folder_images(folder: Path, patterns: Iterable[str] | None = None) -> list[Path]:
+    """The image files of ``folder`` in name order: the one listing of ``predict`` and the folder
+    camera. ``patterns`` are glob patterns (default: any name with an image suffix, any case).
+    Entries that are not regular files (FIFOs, sockets, devices, folders) are skipped with a line,
+    so a FIFO named ``b.png`` never blocks a reader."""
+    if patterns is None:
+        found = {f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES}
+    else:
+        found = {f for pattern in patterns for f in folder.glob(pattern)}
+    files = []
+    for path in sorted(found):
+        if path.is_file():
+            files.append(path)
+        elif not path.is_dir():
+            log.warning("skipping %s: not a regular file", path)
+    return files
+
+
 def list_images(inputs: list[str]) -> list[Path]:
     """Files given directly, plus image files (sorted) inside given folders."""
     out: list[Path] = []
     for item in inputs:
         p = Path(item)
-        if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES))
-        else:
-            out.append(p)
+        out.extend(folder_images(p) if p.is_dir() else [p])
     return out

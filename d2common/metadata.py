@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from d2common.errors import ModelError
 
@@ -69,16 +71,60 @@ class ModelMetadata:
 
     @classmethod
     def from_props(cls, props: dict[str, str], source: str) -> ModelMetadata:
-        """Parse ``metadata_props``; ``source`` names the file in errors."""
+        """Parse and validate ``metadata_props``; ``source`` names the file in errors."""
         if METADATA_KEY not in props:
             raise ModelError(f"{source}: not a d2stream model (no '{METADATA_KEY}' metadata); "
                              "export it with `d2stream export`")
         try:
             data = json.loads(props[METADATA_KEY])
-            if int(data.get("format_version", 0)) > FORMAT_VERSION:
-                raise ModelError(f"{source}: model format {data['format_version']} is newer than "
-                                 f"this d2stream supports ({FORMAT_VERSION}); upgrade d2stream")
-            known = {f for f in cls.__dataclass_fields__}
-            return cls(**{k: v for k, v in data.items() if k in known})
-        except (ValueError, TypeError) as exc:
-            raise ModelError(f"{source}: unreadable d2stream metadata ({exc})") from exc
+        except (ValueError, RecursionError) as exc:
+            raise ModelError(f"{source}: unreadable d2stream metadata (not JSON: "
+                             f"{str(exc)[:120]})") from None
+        if not isinstance(data, dict):
+            raise ModelError(f"{source}: d2stream metadata is a JSON {type(data).__name__}, "
+                             "not an object")
+        version = data.get("format_version", 0)
+        if isinstance(version, int) and version > FORMAT_VERSION:
+            raise ModelError(f"{source}: model format {version} is newer than this d2stream "
+                             f"supports ({FORMAT_VERSION}); upgrade d2stream")
+        try:
+            checked = MetadataSchema.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "metadata"
+            raise ModelError(f"{source}: invalid d2stream metadata: {where}: {first['msg']} "
+                             f"({exc.error_count()} problem(s))") from None
+        return cls(**checked.model_dump())
+
+
+Name = Annotated[StrictStr, Field(max_length=256)]
+Size = Annotated[int, Field(ge=1, le=100_000)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+KNOWN_OUTPUTS = ("boxes", "scores", "classes", "mask_probs", "keypoint_heatmaps", "keypoints",
+                 "sem_seg", "kept_scores", "kept_rank", "num_candidates")
+
+
+class MetadataSchema(BaseModel):
+    """The one validation of a model's metadata; unknown keys (newer exporters) are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    model_name: Name
+    meta_architecture: Name
+    class_names: list[Name] = Field(max_length=100_000)
+    input_format: Literal["BGR", "RGB"]
+    min_size_test: Size
+    max_size_test: Size
+    score_thresh: Fraction
+    nms_thresh: Fraction
+    detections_per_image: Size
+    outputs: list[Literal[KNOWN_OUTPUTS]] = Field(min_length=1)  # type: ignore[valid-type]
+    exporter_version: Name
+    mask_threshold: Fraction = 0.5
+    keypoint_names: list[Name] = Field(default_factory=list, max_length=10_000)
+    keypoint_connections: list[Annotated[list[Name], Field(min_length=2, max_length=2)]] = \
+        Field(default_factory=list)
+    stuff_classes: list[Name] = Field(default_factory=list, max_length=100_000)
+    panoptic: dict[Name, float | int | bool | str | None] = Field(default_factory=dict)
+    quantization: dict[Name, Any] = Field(default_factory=dict)
+    format_version: int = FORMAT_VERSION

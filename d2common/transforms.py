@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from d2common.errors import InputImageError
+
 
 def get_output_shape(old_h: int, old_w: int, short_edge: int, max_size: int) -> tuple[int, int]:
     """``(new_h, new_w)``: short edge at ``short_edge``, long edge at most ``max_size``."""
@@ -24,6 +26,10 @@ def resize_shortest_edge(image: np.ndarray, short_edge: int, max_size: int) -> n
     """``(H, W, C)`` uint8 -> resized uint8, with PIL's bilinear filter as Detectron2 uses."""
     h, w = image.shape[:2]
     new_h, new_w = get_output_shape(h, w, short_edge, max_size)
+    if min(new_h, new_w) < 1:
+        raise InputImageError(
+            f"a {w}x{h} image is too narrow for the model: resized to short edge {short_edge} "
+            f"and long edge at most {max_size}, one side becomes {min(new_h, new_w)} pixels")
     if (new_h, new_w) == (h, w):
         return image
     resized = Image.fromarray(np.ascontiguousarray(image)).resize((new_w, new_h), Image.BILINEAR)

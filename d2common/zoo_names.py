@@ -1,7 +1,8 @@
 """Names and cache paths of model-zoo entries, shared by the daemon and the export tools.
 
 A config's ``zoo:NAME`` names an official Detectron2 model-zoo entry. The cache folder is
-``$D2STREAM_CACHE``, else ``$XDG_CACHE_HOME/d2stream``, else ``~/.cache/d2stream``; exported
+``$D2STREAM_CACHE``, else systemd's ``$CACHE_DIRECTORY`` (``CacheDirectory=`` of the unit:
+``/var/cache/d2stream``), else ``$XDG_CACHE_HOME/d2stream``, else ``~/.cache/d2stream``; exported
 models live in ``<cache>/onnx/<NAME>.onnx`` and downloaded weights in ``<cache>/weights/``.
 """
 
@@ -21,6 +22,9 @@ def cache_dir() -> Path:
     explicit = os.environ.get(CACHE_ENV)
     if explicit:
         return Path(explicit).expanduser()
+    systemd = os.environ.get("CACHE_DIRECTORY", "").split(":")[0].strip()
+    if systemd:
+        return Path(systemd)
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
     return base / "d2stream"

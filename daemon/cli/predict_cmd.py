@@ -82,7 +82,12 @@ def run(args: argparse.Namespace) -> int:
                 _annotate(Path(args.output_dir), path, image, inst, meta, panoptic,
                           args.draw_threshold)
         except D2StreamError as exc:
-            log.error("%s", exc)
+            text = str(exc)
+            log.error("%s", text if str(path) in text else f"{path}: {text}")
+            failures += 1
+            continue
+        except Exception as exc:  # noqa: BLE001 - one bad file must not end the whole run
+            log.error("%s: failed: %s: %s", path, type(exc).__name__, str(exc)[:300])
             failures += 1
             continue
         log.info("%s: %d instances", path, len(inst))

@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -34,6 +33,8 @@ from daemon.config.events_schema import (
     ZoneSection,
     overlay,
 )
+from daemon.config.mqtt_schema import MqttOutput, OutboxSection  # noqa: F401 - re-exported
+from daemon.config.path_types import CachePath, StatePath, resolve_path
 from daemon.config.record_schema import RecordSection, check_recordings
 
 #: URL schemes handed to OpenCV/FFmpeg as network streams.
@@ -47,15 +48,7 @@ class _Section(BaseModel):
 
 def _resolve(value: Path | str, info: ValidationInfo) -> Path:
     """Absolute path of ``value``, relative paths taken from the config file's directory."""
-    path = Path(value).expanduser()
-    base = (info.context or {}).get("base_dir")
-    if not path.is_absolute() and base is not None:
-        path = Path(base) / path
-    return path.resolve() if path.is_absolute() else path
-
-
-#: A path setting, resolved against the config file's directory (see :func:`_resolve`).
-ConfigPath = Annotated[Path, AfterValidator(_resolve)]
+    return resolve_path(value, info)
 
 
 def _section() -> Any:
@@ -87,7 +80,7 @@ class ModelSection(_Section):
     # backend remote: the Open Inference Protocol server (docs/scaling-out.md)
     remote: RemoteSection = _section()
     # onnxruntime: folder caching the optimised graph for a faster start (None: no cache)
-    optimized_cache: ConfigPath | None = None
+    optimized_cache: CachePath | None = None
     # onnxruntime: inference threads busy-wait for work instead of sleeping (faster; off saves
     # power and heat on a shared or passively cooled machine; docs/performance.md)
     spin_wait: bool = True
@@ -283,7 +276,7 @@ def is_loopback(host: str) -> bool:
 
 class EventLogOutput(_Section):
     enabled: bool = True
-    path: ConfigPath = Field(default=Path("var/events.jsonl"), validate_default=True)
+    path: StatePath = Field(default=Path("var/events.jsonl"), validate_default=True)
     max_bytes: int = Field(default=10_000_000, ge=1024)
     backups: int = Field(default=5, ge=0, le=1000)
     fsync: Literal["always", "interval", "never"] = "interval"
@@ -291,34 +284,14 @@ class EventLogOutput(_Section):
     backlog: int = Field(default=10_000, ge=1)
 
 
-class OutboxSection(_Section):
-    enabled: bool = True
-    path: ConfigPath = Field(default=Path("var/mqtt-outbox.jsonl"), validate_default=True)
-    max_bytes: int = Field(default=20_000_000, ge=4096)
-    fsync: Literal["always", "interval", "never"] = "always"
-    fsync_interval_s: float = Field(default=1.0, gt=0)
-
-
-class MqttOutput(_Section):
+class JournalSection(_Section):
     enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
-    client_id: str = "d2stream"
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    topic_prefix: str = Field(default="d2stream", pattern=r"^[^#+]+$")
-    keepalive_s: int = Field(default=30, ge=5, le=65535)
-    reconnect_min_s: float = Field(default=1.0, gt=0)
-    reconnect_max_s: float = Field(default=30.0, gt=0)
-    max_queued: int = Field(default=1000, ge=1)
-    inflight: int = Field(default=20, ge=1, le=1000)
-    outbox: OutboxSection = _section()
+    path: StatePath = Field(default=Path("var/journal.db"), validate_default=True)
 
 
 class SnapshotOutput(_Section):
     enabled: bool = False
-    dir: ConfigPath = Field(default=Path("var/snapshots"), validate_default=True)
+    dir: StatePath = Field(default=Path("var/snapshots"), validate_default=True)
     jpeg_quality: int = Field(default=85, ge=1, le=100)
     annotate: bool = True
     max_files: int = Field(default=1000, ge=1)
@@ -328,12 +301,12 @@ class SnapshotOutput(_Section):
 
 class DatabaseOutput(_Section):
     enabled: bool = False
-    path: ConfigPath = Field(default=Path("var/events.db"), validate_default=True)
+    path: StatePath = Field(default=Path("var/events.db"), validate_default=True)
 
 
 class RecordingsOutput(_Section):
     enabled: bool = False
-    dir: ConfigPath = Field(default=Path("var/recordings"), validate_default=True)
+    dir: StatePath = Field(default=Path("var/recordings"), validate_default=True)
     segment_s: float = Field(default=10.0, ge=1, le=600)
     max_bytes: int = Field(default=0, ge=0)  # 0: no budget but the free-space floor
     min_free_bytes: int = Field(default=1_000_000_000, ge=0)
@@ -345,6 +318,7 @@ class RecordingsOutput(_Section):
 class OutputsSection(_Section):
     frame_queue_size: int = Field(default=2, ge=1, le=1000)
     event_queue_size: int = Field(default=1000, ge=1, le=1_000_000)
+    journal: JournalSection = _section()
     preview: PreviewOutput = _section()
     http: HttpOutput = _section()
     event_log: EventLogOutput = _section()
@@ -356,6 +330,13 @@ class OutputsSection(_Section):
     @model_validator(mode="after")
     def _recordings_need_database(self) -> OutputsSection:
         check_recordings(self)
+        return self
+
+    @model_validator(mode="after")
+    def _mqtt_snapshots(self) -> OutputsSection:
+        if self.mqtt.enabled and self.mqtt.snapshots and not self.snapshots.enabled:
+            raise ValueError("mqtt.snapshots publishes the snapshot of each event: it needs "
+                             "outputs.snapshots.enabled: true")
         return self
 
 

@@ -110,6 +110,10 @@ class CameraEvents:
         return CompactPrediction(image_size=frame.image.shape[:2], boxes=np.zeros((0, 4)),
                                  scores=np.zeros(0, np.float32), classes=np.zeros(0, np.int64))
 
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return self.tracker.counts()
+
     def tracked_boxes(self, frame: Frame) -> list[TrackedBox]:
         """The objects matched at the camera's latest inference, their boxes predicted (Kalman)
         for ``frame``'s time and scaled to its display image: one per track."""
@@ -146,6 +150,10 @@ class EventStage:
 
     def __getitem__(self, camera: str) -> CameraEvents:
         return self.cameras[camera]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Objects with an open event per camera and tracked label (every label listed)."""
+        return {name: camera.counts() for name, camera in self.cameras.items()}
 
     def close(self) -> list[tuple[Frame, EventBatch]]:
         """End every camera's events (shutdown); cameras that never had a frame are left out."""

@@ -27,6 +27,7 @@ from daemon.inference.backends.ort_backend import session_options
 from daemon.inference.instances import Instances
 from daemon.inference.keypoints import heatmaps_to_keypoints, rescale_keypoints
 from daemon.inference.masks import paste_mask, paste_masks
+from daemon.inference.output_checks import check_outputs
 from daemon.inference.panoptic import (
     PanopticResult,
     PanopticSettings,
@@ -155,8 +156,14 @@ class Predictor:
         return to_network_input(image_bgr, self.metadata.input_format, self.min_size, self.max_size)
 
     def run_network(self, net_input: np.ndarray) -> dict[str, np.ndarray]:
-        """Detections at network resolution (Detectron2's ``do_postprocess=False`` outputs)."""
-        return resolve_ties(self.backend.run({"image": net_input}), self.metadata)
+        """Detections at network resolution (Detectron2's ``do_postprocess=False`` outputs),
+        checked (``check_outputs``): the boundary every caller's outputs pass through."""
+        raw = self.backend.run({"image": net_input})
+        check_outputs(raw, len(self.metadata.class_names))
+        try:
+            return resolve_ties(raw, self.metadata)
+        except (IndexError, ValueError, KeyError) as exc:
+            raise ModelError(f"model outputs for tie order are inconsistent: {exc}") from None
 
     def predict_compact(self, image_bgr: np.ndarray) -> CompactPrediction:
         net_input = self.preprocess(image_bgr)

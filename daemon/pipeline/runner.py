@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -23,8 +24,10 @@ from pathlib import Path
 from d2common.errors import D2StreamError, ModelError
 from daemon.config.errors import ConfigError
 from daemon.config.schema import DaemonConfig
+from daemon.config.writable import create_folders
 from daemon.events.lifecycle import EventBatch
 from daemon.events.stage import CameraEvents, EventStage
+from daemon.events.switches import DetectionSwitches
 from daemon.inference.backends.base import RemoteOptions
 from daemon.pipeline.frame_queue import FrameHub
 from daemon.pipeline.ordering import InOrderDelivery, Outcome
@@ -34,6 +37,8 @@ from daemon.pipeline.worker import WorkerSpec
 from daemon.service.monitor import ServiceMonitor
 from daemon.service.notify import Notifier
 from daemon.sinks import Sink, build_sinks
+from daemon.sinks.event_journal import Journal, JournalMessage
+from daemon.sinks.outbox import message_key
 from daemon.sources import create_source
 from daemon.structures.frame import Frame
 from daemon.structures.metrics import Metrics, peak_rss_kb
@@ -62,12 +67,17 @@ class Pipeline:
         self.hub = FrameHub(in_flight_per_camera=config.worker.pipeline_depth)
         self.ordering = InOrderDelivery(self._deliver_in_order)
         self.metrics = Metrics(self.hub.stats)
+        self.switches = DetectionSwitches(c.name for c in config.enabled_cameras())
+        self.switches.listen(self.metrics.set_detection)
         self.finished = threading.Event()
         self.model: ModelInfo | None = None
         self.stage: EventStage | None = None
         self.supervisor: WorkerSupervisor | None = None
         self.producers: list[Producer] = []
         self.sinks: list[Sink] = []
+        self.journal: Journal | None = None
+        self._journaled = 0
+        self._journal_failing = False
         self._live_sinks: list[Sink] = []
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="dispatch",
                                             daemon=True)
@@ -90,6 +100,7 @@ class Pipeline:
 
     # -- start ---------------------------------------------------------------------------------
     def _start(self) -> None:
+        create_folders(self.config)  # an unwritable path: exit 78 naming its key
         self._start_sinks()  # first: a missing GUI or a taken port fails before the model loads
         cfg = self.config
         try:  # a zoo:NAME model is exported once, on first start, and cached
@@ -106,6 +117,9 @@ class Pipeline:
         self.model = ModelInfo.from_metadata(meta)
         self.metrics.model_name = self.model.name
         self.stage = EventStage(cfg, self.model.class_names, self.model.name, self.metrics)
+        counts = self.stage.counts()  # every tracked label at 0: replaces a crash's retained
+        for sink in self.sinks:
+            sink.model_loaded(self.model, counts)
         self._end_events_left_open()
         self._create_producers()
         for producer in self.producers:  # each opens its camera in its own thread
@@ -120,6 +134,8 @@ class Pipeline:
         from daemon.recordings.restart import left_open_results  # noqa: PLC0415
 
         for result in left_open_results(self.config.outputs.database.path, self.model):
+            if self.journal is not None and result.events:  # the journal's outputs too
+                self._journal_events(result)
             for sink in self.sinks:
                 sink.offer(result)
 
@@ -155,7 +171,17 @@ class Pipeline:
             self.metrics.add_camera(camera.name)
         for sink in self.extra_sinks:
             sink.metrics = sink.metrics or self.metrics
-        for sink in build_sinks(self.config, self.metrics, self.stop.set) + self.extra_sinks:
+        section = self.config.outputs.journal
+        if section.enabled:
+            self.journal = Journal(section.path)
+            try:
+                self.journal.open()
+            except (OSError, sqlite3.Error) as exc:
+                raise ConfigError(f"cannot open {section.path}: {exc}",
+                                  key="outputs.journal.path") from None
+        built = build_sinks(self.config, self.metrics, self.stop.set, self.switches,
+                            self.journal)
+        for sink in built + self.extra_sinks:
             sink.start()
             self.sinks.append(sink)  # only started sinks are stopped
 
@@ -206,6 +232,9 @@ class Pipeline:
             frame = self.hub.take_nowait()
             if frame is None:
                 return None
+            if not self.switches.enabled(frame.camera):  # detection switched off
+                self.ordering.skipped(frame)
+                continue
             try:
                 infer = self.stage[frame.camera].should_infer(frame)
             except Exception:  # a bug in the event stage must not stop the pipeline
@@ -243,8 +272,29 @@ class Pipeline:
     def _deliver(self, result: FrameResult, batch: EventBatch) -> None:
         result.events, result.counts = batch.events, batch.counts
         result.snapshots = batch.snapshots
+        if self.journal is not None and result.events:  # durable before any output sees it
+            self._journal_events(result)
         for sink in self.sinks:
             sink.offer(result)
+
+    def _journal_events(self, result: FrameResult) -> None:
+        assert self.journal is not None
+        try:
+            self.journal.append(JournalMessage(message_key(e), result.camera, e.json)
+                                for e in result.events)
+            self._journaled += 1
+            if self._journaled % 1000 == 0:
+                self.journal.trim()  # what every output has delivered
+        except sqlite3.Error as exc:  # disk full...: the other outputs still get the frame
+            self._journal_failing = True
+            if self.metrics.faults.sink_failed("journal", f"cannot append: {exc}"):
+                log.error("journal %s: cannot append (%s); events go on to the outputs that "
+                          "keep their own queue", self.journal.path, exc)
+            return
+        if self._journal_failing:
+            self._journal_failing = False
+            self.metrics.faults.sink_recovered("journal")
+            log.warning("journal %s: appending again", self.journal.path)
 
     def _on_result(self, worker_result: WorkerResult) -> None:
         frame, done = worker_result.frame, worker_result.done_mono
@@ -305,6 +355,8 @@ class Pipeline:
         self._close_events()
         for sink in self.sinks:
             sink.stop(_left(deadline, 0.8 / max(1, len(self.sinks))))
+        if self.journal is not None:
+            self.journal.close()
         self._record_peak_rss()
         self._log_summary(dropped)
         self.notifier.close()

@@ -8,15 +8,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from daemon.config.schema import DaemonConfig
+from daemon.events.switches import DetectionSwitches
 from daemon.sinks.base import Sink
+from daemon.sinks.event_journal import CONSUMERS, Journal
 from daemon.structures.metrics import Metrics
 
 __all__ = ["Sink", "build_sinks"]
 
 
-def build_sinks(config: DaemonConfig, metrics: Metrics,
-                request_stop: Callable[[], None]) -> list[Sink]:
-    """The enabled sinks of ``config.outputs`` (not started). Imports each only when enabled."""
+def build_sinks(config: DaemonConfig, metrics: Metrics, request_stop: Callable[[], None],
+                switches: DetectionSwitches | None = None,
+                journal: Journal | None = None) -> list[Sink]:
+    """The enabled sinks of ``config.outputs`` (not started). Imports each only when enabled.
+    ``switches``: detection on/off per camera, which MQTT commands may change. With a
+    ``journal``, the outputs registered in ``CONSUMERS`` read their events from it."""
     out = config.outputs
     frames, events = out.frame_queue_size, out.event_queue_size
     cameras = [c.name for c in config.enabled_cameras()]
@@ -24,7 +29,10 @@ def build_sinks(config: DaemonConfig, metrics: Metrics,
     if out.event_log.enabled:
         from daemon.sinks.event_log import EventLogSink  # noqa: PLC0415
 
-        sinks.append(EventLogSink(out.event_log, events, metrics))
+        if journal is not None:
+            sinks.append(CONSUMERS["event_log"](out.event_log, journal, metrics))
+        else:
+            sinks.append(EventLogSink(out.event_log, events, metrics))
     if out.database.enabled:
         from daemon.sinks.event_db import EventDbSink  # noqa: PLC0415
 
@@ -36,7 +44,12 @@ def build_sinks(config: DaemonConfig, metrics: Metrics,
     if out.mqtt.enabled:
         from daemon.sinks.mqtt import MqttSink  # noqa: PLC0415
 
-        sinks.append(MqttSink(out.mqtt, events, metrics))
+        if journal is not None:
+            sinks.append(CONSUMERS["mqtt"](out.mqtt, journal, metrics, switches=switches,
+                                           snapshots=out.snapshots))
+        else:
+            sinks.append(MqttSink(out.mqtt, events, metrics, switches=switches,
+                                  snapshots=out.snapshots))
     if out.snapshots.enabled:
         from daemon.sinks.snapshots import SnapshotSink  # noqa: PLC0415
 

@@ -15,6 +15,8 @@ from collections import deque
 from daemon.config.errors import ConfigError
 from daemon.config.schema import EventLogOutput
 from daemon.sinks.base import EventsOnly, Sink
+from daemon.sinks.event_journal import Journal, register_consumer
+from daemon.sinks.journal_jsonl import JsonlDelivery
 from daemon.sinks.jsonl import JsonlWriter
 from daemon.structures.metrics import Metrics
 from daemon.structures.results import FrameResult
@@ -111,3 +113,61 @@ class EventLogSink(Sink):
 
     def _publish_backlog(self) -> None:
         self.metrics.faults.sink_set(self.name, "backlog", len(self.backlog))
+
+
+@register_consumer("event_log")
+class JournalEventLogSink(Sink):
+    """The event log as a journal consumer: the file gets exactly the journal's messages, in
+    order, whatever crashed when (see ``journal_jsonl``); a failed write is retried from the
+    journal, so nothing waits in memory."""
+
+    name = "event_log"
+    idle_interval = 0.05
+
+    def __init__(self, config: EventLogOutput, journal: Journal, metrics: Metrics) -> None:
+        super().__init__(1, metrics)
+        self.config = config
+        writer = JsonlWriter(config.path, config.max_bytes, config.backups, config.fsync,
+                             config.fsync_interval_s)
+        self.delivery = JsonlDelivery(journal.cursor(self.name), writer)
+        self._broken = False
+        self._next_retry = 0.0
+
+    def wants(self, result: FrameResult) -> bool:
+        return False  # events come from the journal
+
+    def open(self) -> None:
+        try:
+            self.delivery.open()
+        except OSError as exc:
+            raise ConfigError(f"cannot open {self.config.path}: {exc.strerror or exc}",
+                              key="outputs.event_log.path") from None
+        self.report_working()
+
+    def handle(self, result: FrameResult) -> None:  # never offered anything
+        return None
+
+    def idle(self) -> None:
+        if self._broken and time.monotonic() < self._next_retry:
+            return
+        try:
+            while self.delivery.pump():
+                pass
+        except OSError as exc:
+            self._broken = True
+            self._next_retry = time.monotonic() + RETRY_INTERVAL_S
+            self.metrics.faults.sink_add(self.name, "write_errors")
+            self.report_failure(f"cannot write {self.config.path}: {exc.strerror or exc}; "
+                                "events wait in the journal")
+            return
+        if self._broken:
+            self._broken = False
+            self.report_working()
+
+    def close(self) -> None:
+        self._broken = False
+        self.idle()
+        try:
+            self.delivery.close()
+        except OSError as exc:
+            log.error("event log: %s", exc)

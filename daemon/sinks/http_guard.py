@@ -1,9 +1,12 @@
-"""Protections of the live-view HTTP server: credentials, connection limits, client timeouts.
+"""Protections of the live-view HTTP server: credentials, query limits, rejection logging.
 
 - :class:`Credentials` checks a bearer token (``Authorization: Bearer``, or ``?token=`` for
   ``<img>`` tags) or HTTP basic auth, always in constant time (``hmac.compare_digest``).
-- :class:`BoundedHTTPServer` serves each connection in a thread but at most ``max_connections``
-  at once; a connection beyond that gets a short 503 without a thread.
+- :class:`RejectionLog` counts refused requests and logs at most one line a minute per reason.
+- The connection limits (a waiting room with a whole-request deadline, work slots only for
+  requests that passed the credentials check) live in ``http_server``.
+- :class:`BoundedHTTPServer` (used by ``d2stream serve``) serves each connection in a thread but
+  at most ``max_connections`` at once; a connection beyond that gets a short 503 without a thread.
 """
 
 from __future__ import annotations
@@ -26,6 +29,15 @@ BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\
                  b"Content-Length: 17\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
                  b"too many clients\n")
 _WARN_EVERY_S = 60.0
+MAX_QUERY_FIELDS = 8
+
+
+def query_fields(query: str) -> dict[str, list[str]] | None:
+    """The fields of a URL query, or None when it has more than ``MAX_QUERY_FIELDS``."""
+    try:
+        return parse_qs(query, max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError:
+        return None
 
 
 def _same(given: str, expected: str) -> bool:
@@ -62,7 +74,7 @@ class Credentials:
         if scheme == "basic" and self.password is not None:
             return self._basic(value)
         if self.token is not None:
-            given = parse_qs(query, max_num_fields=8).get("token", [])
+            given = (query_fields(query) or {}).get("token", [])
             return len(given) == 1 and _same(given[0], self.token)
         return False
 
@@ -87,7 +99,7 @@ class RejectionLog:
         self._last: dict[str, float] = {}
         self._since: dict[str, int] = {}
 
-    def reject(self, reason: str, client: str) -> None:
+    def reject(self, reason: str, client: str, detail: str = "") -> None:
         if self._count is not None:
             self._count(reason)
         now = time.monotonic()
@@ -97,7 +109,8 @@ class RejectionLog:
                 return
             self._last[reason] = now
             count, self._since[reason] = self._since[reason], 0
-        log.warning("live view: refused %d request(s) (%s), last from %s", count, reason, client)
+        log.warning("live view: refused %d request(s) (%s), last from %s%s", count, reason, client,
+                    f": {detail}" if detail else "")
 
 
 class BoundedHTTPServer(ThreadingHTTPServer):

@@ -11,8 +11,9 @@ Routes (``ThreadingHTTPServer``, 127.0.0.1 by default):
 Frames are annotated and encoded only while someone watches. Every route needs the configured
 credentials (``token`` or ``username``/``password``; required when ``host`` is not a loopback
 address); at most ``max_clients`` streams and ``max_connections`` connections are served at
-once, and a client that does not read for ``client_timeout_s`` is dropped: a slow or stalled
-viewer only ever holds up its own connection, never detection.
+once, a client that does not read for ``client_timeout_s`` is dropped, and a request must
+arrive whole within ``client_timeout_s`` (see ``http_server``): a slow or stalled client only
+ever holds up its own connection, never detection nor an authenticated viewer.
 """
 
 from __future__ import annotations
@@ -24,16 +25,16 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 from daemon.config.schema import DrawSection, HttpOutput
 from daemon.sinks import prometheus
 from daemon.sinks.annotate import annotate, encode_jpeg
 from daemon.sinks.base import OutputError, Sink
-from daemon.sinks.http_guard import BoundedHTTPServer, Credentials, RejectionLog
+from daemon.sinks.http_guard import MAX_QUERY_FIELDS, Credentials, RejectionLog, query_fields
 from daemon.sinks.http_page import index_html
+from daemon.sinks.http_server import GuardedHandler, GuardedHTTPServer, url_host
 from daemon.structures.metrics import Metrics
 from daemon.structures.results import FrameResult
 
@@ -74,7 +75,7 @@ class HttpSink(Sink):
         self.credentials = Credentials(config.token, config.username, config.password)
         self.rejections = RejectionLog(metrics.faults.http_reject)
         self.stream_clients = 0
-        self.server: BoundedHTTPServer | None = None
+        self.server: GuardedHTTPServer | None = None
         self._serve_thread: threading.Thread | None = None
         self.api: Any = None  # the review API (daemon.sinks.http_api) with the event database
 
@@ -86,9 +87,9 @@ class HttpSink(Sink):
         handler = type("Handler", (_Handler,), {"sink": self,
                                                 "timeout": self.config.client_timeout_s})
         try:
-            self.server = BoundedHTTPServer(
-                (self.config.host, self.config.port), handler, self.config.max_connections,
-                on_busy=lambda client: self.rejections.reject("connections", client))
+            self.server = GuardedHTTPServer(
+                self.config.host, self.config.port, handler, self.config.max_connections,
+                self.config.client_timeout_s, self.rejections.reject)
         except OSError as exc:
             raise OutputError(
                 f"outputs.http.port: cannot listen on {self.config.host}:{self.config.port}: "
@@ -97,7 +98,7 @@ class HttpSink(Sink):
                                               kwargs={"poll_interval": 0.2},
                                               name="http-server", daemon=True)
         self._serve_thread.start()
-        log.info("live view on http://%s:%d/%s", self.config.host, self.port,
+        log.info("live view on http://%s:%d/%s", url_host(self.config.host), self.port,
                  " (credentials required)" if self.credentials.required else "")
 
     def wants(self, result: FrameResult) -> bool:
@@ -164,7 +165,7 @@ class HttpSink(Sink):
             self._serve_thread.join(2.0)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(GuardedHandler):
     sink: HttpSink
     server_version = "d2stream"
     protocol_version = "HTTP/1.1"
@@ -177,6 +178,20 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.sink.credentials.allows(self.headers.get("Authorization"), query):
             self._unauthorized()
             return
+        if query_fields(query) is None:
+            self.sink.rejections.reject("query", self.client_address[0],
+                                        f"more than {MAX_QUERY_FIELDS} query fields")
+            self._send(400, "text/plain", b"too many query fields\n")
+            return
+        if not self.take_work_slot():
+            self._send(503, "text/plain", b"too many clients\n", (("Retry-After", "5"),))
+            return
+        try:
+            self._route(path, query)
+        finally:
+            self.release_work_slot()
+
+    def _route(self, path: str, query: str) -> None:
         if path in ("/", "/index.html"):
             page = index_html(self.sink.cameras, token_query=_token_query(query))
             if self.sink.api is not None:
@@ -285,5 +300,5 @@ def _hung_up(sock: socket.socket) -> bool:
 
 def _token_query(query: str) -> str:
     """``token=...`` of a request's query (kept for the page's stream and status URLs)."""
-    token = parse_qs(query, max_num_fields=8).get("token")
+    token = (query_fields(query) or {}).get("token")
     return urlencode({"token": token[0]}) if token else ""

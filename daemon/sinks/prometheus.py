@@ -28,6 +28,8 @@ _CAMERA_SERIES = (
     ("d2stream_capture_fps", "gauge", "Frames read per second (5 s window).", "capture_fps"),
     ("d2stream_fps", "gauge", "Frames inferred per second (5 s window).", "fps"),
     ("d2stream_camera_connected", "gauge", "1 while the camera delivers frames.", "connected"),
+    ("d2stream_detection_enabled", "gauge",
+     "1 while the model runs for the camera (0: switched off by an MQTT command).", "detection"),
 )
 
 

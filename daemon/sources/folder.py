@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from d2common.errors import InputImageError
-from d2common.image_io import read_image_bgr
+from d2common.image_io import folder_images, read_image_bgr
 from daemon.config.schema import FolderSourceConfig
 from daemon.sources.base import FrameSource, SourceError
 from daemon.sources.frames import DEFAULT_MAX_PIXELS, FrameRejected
@@ -45,8 +45,7 @@ class FolderSource(FrameSource):
     def open(self) -> None:
         if not self.config.path.is_dir():
             raise SourceError(self.name, f"image folder not found: {self.config.path}")
-        found = {p for pattern in self.config.patterns for p in self.config.path.glob(pattern)}
-        self._files = sorted(p for p in found if p.is_file())
+        self._files = folder_images(self.config.path, self.config.patterns)
         if not self._files:
             patterns = ", ".join(self.config.patterns)
             raise SourceError(self.name, f"no images matching {patterns} in {self.config.path}")

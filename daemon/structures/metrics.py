@@ -84,6 +84,7 @@ class CameraStats:
     motion_frames: int = 0
     motion_score: float = 0.0
     objects: dict[str, int] = field(default_factory=dict)
+    detection: bool = True
 
 
 class Metrics:
@@ -156,6 +157,11 @@ class Metrics:
         """Objects with an open event, per label."""
         with self._lock:
             self.cameras[camera].objects = dict(counts)
+
+    def set_detection(self, camera: str, on: bool) -> None:
+        with self._lock:
+            if camera in self.cameras:
+                self.cameras[camera].detection = on
 
     def set_connected(self, camera: str, connected: bool) -> None:
         with self._lock:
@@ -256,6 +262,7 @@ class Metrics:
             span = c.last_result_mono - c.first_submit_mono
         return {
             "connected": c.connected, "finished": c.finished, "state": c.state,
+            "detection": c.detection,
             "captured": c.captured, "processed": c.processed, "events": c.events,
             "dropped": queue[1], "queue_depth": queue[0], "reopens": c.reopens,
             "capture_fps": round(c.capture_rate.rate(now), 3),

@@ -21,11 +21,26 @@ def _iterable_arg(args: tuple[Any, ...], what: str) -> tuple[Any, ...]:
     return tuple(args[0])
 
 
+class _SealedOrderedDict(OrderedDict):  # type: ignore[type-arg]
+    """An OrderedDict whose BUILD may only set ``_metadata`` (what torch's state_dict carries).
+
+    Plain BUILD would set any instance attribute, e.g. replace ``items`` so the model looks empty.
+    """
+
+    def __setstate__(self, state: Any) -> None:
+        if not (isinstance(state, dict) and set(state) <= {"_metadata"}):
+            raise CheckpointError(
+                "the pickle tries to set attributes on a collections.OrderedDict (BUILD on a "
+                "dict; only torch's _metadata is allowed)"
+            )
+        self._metadata = state.get("_metadata")
+
+
 def _ordered_dict(*args: Any) -> OrderedDict[Any, Any]:
     pairs = _iterable_arg(args, "collections.OrderedDict")
     if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
         raise CheckpointError("collections.OrderedDict may only be built from key-value pairs")
-    return OrderedDict(pairs)
+    return _SealedOrderedDict(pairs)
 
 
 def _set(*args: Any) -> set[Any]:

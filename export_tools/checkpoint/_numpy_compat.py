@@ -36,6 +36,21 @@ def check_shape(shape: Any, what: str) -> tuple[int, ...]:
     return dims
 
 
+_MAX_ARRAY_BYTES = 2**62
+
+
+def check_addressable(shape: tuple[int, ...], itemsize: int, what: str) -> None:
+    """CheckpointError unless numpy can describe an array of ``shape`` (zero sizes included)."""
+    span = itemsize
+    for dim in shape:
+        span *= max(dim, 1)
+        if span >= _MAX_ARRAY_BYTES:
+            raise CheckpointError(
+                f"{what} {shape} of {itemsize}-byte elements is too big to address "
+                f"(more than 2**62 bytes)"
+            )
+
+
 class DtypeSpec:
     """A checked numpy dtype description: type code and byte order, nothing else."""
 
@@ -114,6 +129,7 @@ class ArrayBuilder:
         if self.dtype is None:
             raise CheckpointError("a numpy array in the pickle never received its data")
         dtype = self.dtype.to_numpy()
+        check_addressable(self.shape, dtype.itemsize, "numpy array shape")
         if not self.data:
             return np.zeros(self.shape, dtype=dtype.newbyteorder("="))
         flat = np.frombuffer(self.data, dtype=dtype)

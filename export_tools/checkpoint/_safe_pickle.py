@@ -5,8 +5,8 @@ Defence in depth, in this order:
 1. ``prescan`` walks the whole opcode stream with ``pickletools`` before anything is built: a
    truncated stream or a length field that claims more bytes than the stream holds is refused
    (so no large buffer is ever allocated for it), opcodes that instantiate classes or use the
-   copyreg extension registry are refused, and every ``GLOBAL`` name is checked against the
-   allow-list.
+   copyreg extension registry are refused, every ``GLOBAL`` name is checked against the
+   allow-list, and ``_pickle_scan`` bounds memo indices and nesting depth.
 2. ``RestrictedUnpickler.find_class`` resolves names (also those of ``STACK_GLOBAL``) only through
    the allow-list and never imports anything. Each allowed name maps to a ``SafeGlobal`` that wraps
    this package's own implementation; neither torch nor the real numpy reconstructors are called.
@@ -24,6 +24,7 @@ import pickletools
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from export_tools.checkpoint._pickle_scan import StructureScan
 from export_tools.errors import CheckpointError
 
 # Opcodes that create instances of classes or read the copyreg extension registry: no checkpoint
@@ -116,9 +117,10 @@ def resolve_global(table: GlobalTable, module: object, name: object) -> SafeGlob
 def prescan(data: bytes, table: GlobalTable) -> None:
     """Validate the opcode stream of ``data`` without building any object.
 
-    Raises CheckpointError for a truncated or corrupt stream, a refused opcode, or a ``GLOBAL``
-    that is not allow-listed.
+    Raises CheckpointError for a truncated or corrupt stream, a refused opcode, a ``GLOBAL``
+    that is not allow-listed, a memo index out of line or nesting deeper than the scan allows.
     """
+    scan = StructureScan()
     try:
         for opcode, arg, pos in pickletools.genops(io.BytesIO(data)):
             if opcode.name in _REFUSED_OPCODES:
@@ -128,6 +130,7 @@ def prescan(data: bytes, table: GlobalTable) -> None:
             if opcode.name == "GLOBAL":
                 module, _, name = str(arg).partition(" ")
                 resolve_global(table, module, name)
+            scan.step(opcode, arg, pos)
     except CheckpointError:
         raise
     except Exception as exc:  # pickletools reports every framing problem as ValueError

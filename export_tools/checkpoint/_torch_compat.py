@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from export_tools.checkpoint._numpy_compat import check_shape
+from export_tools.checkpoint._numpy_compat import check_addressable, check_shape
 from export_tools.checkpoint._safe_pickle import SafeGlobal, short_text
 from export_tools.errors import CheckpointError
 
@@ -125,6 +125,13 @@ class TensorRef:
 
     def check_extent(self) -> None:
         """CheckpointError unless every element the view addresses lies inside its storage."""
+        itemsize = max(self.dtype.itemsize, np.dtype(self.dtype.loaded).itemsize)
+        check_addressable(self.size, itemsize, "tensor size")
+        for step in self.stride:
+            if step * itemsize >= 2**62:
+                raise CheckpointError(
+                    f"tensor stride {self.stride} of {self.dtype.name} is too big to address"
+                )
         capacity = self.storage.nbytes // self.dtype.itemsize
         if self.numel == 0:
             needed = self.offset
