@@ -197,7 +197,7 @@ def _upsert_one(conn: sqlite3.Connection, message: EventMessage, now: float) -> 
     conn.execute(
         "INSERT INTO events (id, camera, label, start_time, end_time, top_score, box, snapshot,"
         " end_reason, state, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (id) DO UPDATE SET end_time = excluded.end_time,"
+        " ON CONFLICT (id) DO UPDATE SET label = excluded.label, end_time = excluded.end_time,"
         " top_score = excluded.top_score, box = excluded.box, snapshot = excluded.snapshot,"
         " end_reason = excluded.end_reason, state = excluded.state, updated = excluded.updated",
         (message.event_id, message.camera, after["label"], start, end, after.get("top_score"),
