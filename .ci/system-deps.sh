@@ -5,6 +5,7 @@
 #   xvfb             virtual X display for the preview-window test
 #   systemd          systemd-analyze, to verify systemd/d2stream.service
 #   gcc libc6-dev    a C compiler for the CPU clock probe of `d2stream bench` (daemon/perf/clock.py)
+#   ffmpeg           recordings: remux/encode segments, cut clips (daemon.recordings), ffprobe
 #   python3-venv python3-numpy python3-numexpr
 #                    Debian's Python with its own numpy and a module compiled for it: the
 #                    documented install (docs/install.md) is tested on them, like Raspberry Pi
@@ -17,6 +18,7 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 [ -f /usr/include/stdio.h ] || need+=(libc6-dev)
 for pkg in python3-venv python3-numpy python3-numexpr; do

@@ -26,7 +26,8 @@ DAEMON_LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"inference", "perf", "demo"}),      # model runtime, measuring, synthetic scenes
     frozenset({"structures"}),                     # shared data types (Frame, FrameResult, ...)
     frozenset({"config", "zoo_cache"}),            # the YAML schema, model references
-    frozenset({"sources", "tracking", "zones", "motion", "visualization", "evaluation"}),
+    frozenset({"sources", "tracking", "zones", "motion", "visualization", "evaluation",
+               "recordings"}),                     # ... and the event database, footage
     frozenset({"events"}),                         # the event stage
     frozenset({"sinks", "service"}),               # outputs, systemd/health
     frozenset({"pipeline"}),                       # runner, producer, queue, worker

@@ -35,6 +35,7 @@ from daemon.config.events_schema import (
 )
 from daemon.config.mqtt_schema import MqttOutput, OutboxSection  # noqa: F401 - re-exported
 from daemon.config.path_types import CachePath, StatePath, resolve_path
+from daemon.config.record_schema import RecordSection, check_recordings
 
 #: URL schemes handed to OpenCV/FFmpeg as network streams.
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
@@ -210,6 +211,7 @@ class CameraSection(_Section):
     detect: DetectSection = _section()
     motion: MotionSection = _section()
     events: EventsSection = _section()
+    record: RecordSection = _section()
     zones: dict[ZoneName, ZoneSection] = Field(default_factory=dict)
 
 
@@ -297,6 +299,22 @@ class SnapshotOutput(_Section):
     max_bytes: int = Field(default=0, ge=0)
 
 
+class DatabaseOutput(_Section):
+    enabled: bool = False
+    path: StatePath = Field(default=Path("var/events.db"), validate_default=True)
+
+
+class RecordingsOutput(_Section):
+    enabled: bool = False
+    dir: StatePath = Field(default=Path("var/recordings"), validate_default=True)
+    segment_s: float = Field(default=10.0, ge=1, le=600)
+    max_bytes: int = Field(default=0, ge=0)  # 0: no budget but the free-space floor
+    min_free_bytes: int = Field(default=1_000_000_000, ge=0)
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+    prune_interval_s: float = Field(default=10.0, gt=0)
+
+
 class OutputsSection(_Section):
     frame_queue_size: int = Field(default=2, ge=1, le=1000)
     event_queue_size: int = Field(default=1000, ge=1, le=1_000_000)
@@ -306,6 +324,13 @@ class OutputsSection(_Section):
     event_log: EventLogOutput = _section()
     mqtt: MqttOutput = _section()
     snapshots: SnapshotOutput = _section()
+    database: DatabaseOutput = _section()
+    recordings: RecordingsOutput = _section()
+
+    @model_validator(mode="after")
+    def _recordings_need_database(self) -> OutputsSection:
+        check_recordings(self)
+        return self
 
     @model_validator(mode="after")
     def _mqtt_snapshots(self) -> OutputsSection:
@@ -329,6 +354,7 @@ class DaemonConfig(_Section):
     motion: MotionSection = _section()
     events: EventsSection = _section()
     tracking: TrackingSection = _section()
+    record: RecordSection = _section()
     draw: DrawSection = _section()
     outputs: OutputsSection = _section()
     service: ServiceSection = _section()
@@ -344,3 +370,7 @@ class DaemonConfig(_Section):
                                    motion=overlay(self.motion, camera.motion),
                                    events=overlay(self.events, camera.events),
                                    zones=dict(camera.zones))
+
+    def camera_record(self, camera: CameraSection) -> RecordSection:
+        """``record`` of ``camera``: the top-level section with the camera's own keys."""
+        return overlay(self.record, camera.record)

@@ -51,6 +51,10 @@ def written_paths(config: DaemonConfig) -> list[WrittenPath]:
         paths.append(WrittenPath("outputs.snapshots.dir", out.snapshots.dir, True))
     if out.journal.enabled:
         paths.append(WrittenPath("outputs.journal.path", out.journal.path, False))
+    if out.database.enabled:
+        paths.append(WrittenPath("outputs.database.path", out.database.path, False))
+    if out.recordings.enabled:
+        paths.append(WrittenPath("outputs.recordings.dir", out.recordings.dir, True))
     return paths
 
 

@@ -120,11 +120,24 @@ class Pipeline:
         counts = self.stage.counts()  # every tracked label at 0: replaces a crash's retained
         for sink in self.sinks:
             sink.model_loaded(self.model, counts)
+        self._end_events_left_open()
         self._create_producers()
         for producer in self.producers:  # each opens its camera in its own thread
             producer.start()
         self._check_cameras_started()
         self._dispatcher.start()
+
+    def _end_events_left_open(self) -> None:
+        """End, on every output, the events the database knows a crash left open."""
+        if not self.config.outputs.database.enabled:
+            return
+        from daemon.recordings.restart import left_open_results  # noqa: PLC0415
+
+        for result in left_open_results(self.config.outputs.database.path, self.model):
+            if self.journal is not None and result.events:  # the journal's outputs too
+                self._journal_events(result)
+            for sink in self.sinks:
+                sink.offer(result)
 
     def _check_cameras_started(self) -> None:
         """Wait for every camera's first open attempt (or a stop). The daemon runs with the

@@ -33,6 +33,14 @@ def build_sinks(config: DaemonConfig, metrics: Metrics, request_stop: Callable[[
             sinks.append(CONSUMERS["event_log"](out.event_log, journal, metrics))
         else:
             sinks.append(EventLogSink(out.event_log, events, metrics))
+    if out.database.enabled:
+        from daemon.sinks.event_db import EventDbSink  # noqa: PLC0415
+
+        sinks.append(EventDbSink(out.database, events, metrics))
+    if out.recordings.enabled:
+        from daemon.sinks.recording import RecordingSink  # noqa: PLC0415
+
+        sinks.append(RecordingSink(config, frames, metrics))
     if out.mqtt.enabled:
         from daemon.sinks.mqtt import MqttSink  # noqa: PLC0415
 
@@ -49,7 +57,12 @@ def build_sinks(config: DaemonConfig, metrics: Metrics, request_stop: Callable[[
     if out.http.enabled:
         from daemon.sinks.http_view import HttpSink  # noqa: PLC0415
 
-        sinks.append(HttpSink(out.http, config.draw, cameras, frames, metrics))
+        http = HttpSink(out.http, config.draw, cameras, frames, metrics)
+        if out.database.enabled:
+            from daemon.sinks.http_api import ReviewApi  # noqa: PLC0415
+
+            http.api = ReviewApi(config)
+        sinks.append(http)
     if out.preview.enabled:
         from daemon.sinks.preview import PreviewSink  # noqa: PLC0415
 

@@ -77,6 +77,7 @@ class HttpSink(Sink):
         self.stream_clients = 0
         self.server: GuardedHTTPServer | None = None
         self._serve_thread: threading.Thread | None = None
+        self.api: Any = None  # the review API (daemon.sinks.http_api) with the event database
 
     @property
     def port(self) -> int:
@@ -101,7 +102,9 @@ class HttpSink(Sink):
                  " (credentials required)" if self.credentials.required else "")
 
     def wants(self, result: FrameResult) -> bool:
-        return result.live
+        # the live frames only: the pipeline's own results (restart ends included, which are
+        # frameless) reach the page's events through the review API's database, not here
+        return result.live and not result.frameless
 
     def handle(self, result: FrameResult) -> None:
         with self.feed_cond:
@@ -191,6 +194,8 @@ class _Handler(GuardedHandler):
     def _route(self, path: str, query: str) -> None:
         if path in ("/", "/index.html"):
             page = index_html(self.sink.cameras, token_query=_token_query(query))
+            if self.sink.api is not None:
+                page = self.sink.api.page(page, _token_query(query), self.sink.cameras)
             self._send(200, "text/html; charset=utf-8", page.encode())
         elif path == "/healthz":
             snap = self.sink.metrics.snapshot()
@@ -204,8 +209,17 @@ class _Handler(GuardedHandler):
             self._stream(path[len("/stream/"):-len(".mjpg")])
         elif path.startswith("/snapshot/") and path.endswith(".jpg"):
             self._snapshot(path[len("/snapshot/"):-len(".jpg")])
-        else:
+        elif self.sink.api is None or not self.sink.api.get(self, path, query):
             self._send(404, "text/plain", b"not found\n")
+
+    def do_DELETE(self) -> None:  # noqa: N802 - stdlib name
+        path, _, query = self.path.partition("?")
+        if not self.sink.credentials.allows(self.headers.get("Authorization"), query):
+            self._unauthorized()
+        elif self.sink.api is None:
+            self._send(404, "text/plain", b"not found\n")
+        else:
+            self.sink.api.delete(self, path, self.sink.credentials.required)
 
     def _send(self, code: int, content_type: str, body: bytes,
               extra: tuple[tuple[str, str], ...] = ()) -> None:

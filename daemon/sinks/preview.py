@@ -72,6 +72,9 @@ class PreviewSink(Sink):
     def window_title(self, camera: str) -> str:
         return f"{self.config.window_title} - {camera}"
 
+    def wants(self, result: FrameResult) -> bool:
+        return not result.frameless  # restart ends carry no image
+
     def handle(self, result: FrameResult) -> None:
         now = time.monotonic()
         if now - self._last_shown.get(result.camera, 0.0) < 1.0 / self.config.max_fps:

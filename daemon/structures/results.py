@@ -65,6 +65,8 @@ class FrameResult:
         snapshots: best frames of ended events to write.
         closing: the result made at shutdown to end every open event (``frame`` is the
             camera's last frame, already delivered once).
+        frameless: the result carries only event messages (the ends, made at start, of events
+            a crash left open); ``frame`` is a 1 x 1 placeholder that outputs of images skip.
         live: a captured frame for the live view, sent at the camera's rate whether the
             model saw it or not (its events, if any, come in the pipeline's own result).
         objects: for a live frame, the tracked objects at the frame's time (their boxes
@@ -82,6 +84,7 @@ class FrameResult:
     counts: dict[str, int] | None = None
     snapshots: list[SnapshotJob] = field(default_factory=list)
     closing: bool = False
+    frameless: bool = False
     live: bool = False
     objects: list[TrackedBox] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
