@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 
 from daemon.errors import D2StreamError
+from daemon.inference.backends import BACKEND_CHOICES, DEFAULT_BACKEND
 from daemon.inference.image_io import list_images, read_image_bgr
 from daemon.inference.instances import Instances
 from daemon.inference.metadata import ModelMetadata
@@ -36,8 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="annotated images show instances scoring at least S (default 0.5; "
                              "--json always lists all)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
-    parser.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "openvino"],
-                        help="inference engine (default onnxruntime)")
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=list(BACKEND_CHOICES),
+                        help=f"inference engine (default {DEFAULT_BACKEND}: the fastest "
+                             "installed one, measured once and cached)")
     parser.add_argument("--min-size", type=int, default=None,
                         help="override INPUT.MIN_SIZE_TEST (short edge of the network input)")
     parser.add_argument("--max-size", type=int, default=None, help="override INPUT.MAX_SIZE_TEST")
