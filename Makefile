@@ -4,13 +4,22 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 FIXTURES ?= ../shared/fixtures
 
-.PHONY: setup system-deps test run lint clean
+.PHONY: setup setup-dev system-deps test run lint clean
 
-setup: $(VENV)/.installed
+# What the main job needs: the runtime and the exporter ([export]: onnx).
+setup: $(VENV)/.installed-run
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[export]'
+	touch $@
+
+# What the tests need on top: the [dev] extra (MQTT, COCO eval, OpenVINO, pytest, ruff) and a
+# GUI build of OpenCV outside site-packages for the preview-window test.
+setup-dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed-dev: $(VENV)/.installed-run
 	$(PY) -m pip install -q -e '.[dev]'
 	bash .ci/preview-opencv.sh $(PY)
 	touch $@
@@ -19,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 system-deps:
 	bash .ci/system-deps.sh
 
-test: setup system-deps
+test: setup-dev system-deps
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
@@ -27,7 +36,7 @@ test: setup system-deps
 run: setup
 	bash .ci/demo.sh "$(PY)" "$(FIXTURES)"
 
-lint: setup
+lint: setup-dev
 	$(PY) -m ruff check .
 
 clean:

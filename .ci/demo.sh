@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job (`make run`): export the confident demo model from the fixtures, show its
-# predictions on the fixture images, then run the camera daemon with config.yaml on a camera
-# ($D2STREAM_CAMERA, else /dev/video0 if present) or, without one, on a demo video it writes.
+# predictions on the fixture images, then run the camera daemon with config.yaml until Ctrl-C on a
+# camera ($D2STREAM_CAMERA, else /dev/video0 if present) or, without one, on a demo video it
+# writes and plays in a loop. The live-view URL is printed once the HTTP server answers.
 # Usage: bash .ci/demo.sh PYTHON FIXTURES
 set -euo pipefail
 PY="${1:-.venv/bin/python}"
@@ -18,6 +19,12 @@ fi
 "$PY" -m daemon.cli.main predict models/demo.onnx "$MODEL_DIR" --json out/demo.json \
   --output-dir out/demo
 echo "annotated images in out/demo, detections in out/demo.json"
+cat <<'NOTE'
+note: the demo model is a small test model trained on synthetic shapes (square, circle,
+      triangle); it sees nothing else. For a real model (80 COCO classes, exported once and
+      cached; needs the network the first time):
+        D2STREAM_MODEL=zoo:COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x make run
+NOTE
 
 # The camera: the one named by D2STREAM_CAMERA, the first V4L2 device, or a demo video.
 if [ -z "${D2STREAM_CAMERA:-}" ] && [ -e /dev/video0 ] && [ "${D2STREAM_DEMO_VIDEO:-0}" != 1 ]; then
@@ -25,7 +32,8 @@ if [ -z "${D2STREAM_CAMERA:-}" ] && [ -e /dev/video0 ] && [ "${D2STREAM_DEMO_VID
 fi
 if [ -z "${D2STREAM_CAMERA:-}" ]; then
   [ -f var/demo.mp4 ] || "$PY" -m daemon.cli.main demo-video var/demo.mp4 --frames 150 --fps 10
-  echo "no camera: running on var/demo.mp4 (15 s of moving shapes; set D2STREAM_CAMERA to use one)"
+  export D2STREAM_LOOP=true
+  echo "no camera: playing var/demo.mp4 (moving shapes) in a loop; set D2STREAM_CAMERA to use one"
 fi
 # The live view on 8080, or on a free port when 8080 is taken.
 if [ -z "${D2STREAM_HTTP_PORT:-}" ]; then
@@ -38,6 +46,8 @@ except OSError:
 print(s.getsockname()[1])')
   export D2STREAM_HTTP_PORT
 fi
-echo "live view: http://127.0.0.1:$D2STREAM_HTTP_PORT/ ; events: var/events.jsonl ; snapshots: var/snapshots/"
 "$PY" -m daemon.cli.main check-config config.yaml
+echo "starting the daemon: it runs until Ctrl-C; events: var/events.jsonl, snapshots: var/snapshots/"
+# The URL once the server answers ($$ stays this process's id: the daemon replaces the shell).
+"$PY" .ci/live_view_url.py "$D2STREAM_HTTP_PORT" $$ &
 exec "$PY" -m daemon.cli.main run --config config.yaml

@@ -5,6 +5,10 @@
 #   xvfb             virtual X display for the preview-window test
 #   systemd          systemd-analyze, to verify systemd/d2stream.service
 #   gcc libc6-dev    a C compiler for the CPU clock probe of `d2stream bench` (daemon/perf/clock.py)
+#   python3-venv python3-numpy python3-numexpr
+#                    Debian's Python with its own numpy and a module compiled for it: the
+#                    documented install (docs/install.md) is tested on them, like Raspberry Pi
+#                    OS's picamera2 in a venv with system site packages
 #   libgl1 libglib2.0-0 libsm6 libice6 libxext6 libx11-xcb1
 #                    shared libraries that opencv-python's Qt highgui (preview window) loads
 set -euo pipefail
@@ -15,6 +19,9 @@ command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 [ -f /usr/include/stdio.h ] || need+=(libc6-dev)
+for pkg in python3-venv python3-numpy python3-numexpr; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
 have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
 have_lib 'libGL\.so\.1' || need+=(libgl1)
 have_lib 'libgthread-2\.0\.so\.0' || need+=(libglib2.0-0)

@@ -239,7 +239,7 @@ def calibration_folder() -> Path:
 
 def camera_frame(h: int, w: int, seed: int = 0) -> np.ndarray:
     """A BGR scene of coloured shapes (the bench command's synthetic image)."""
-    from daemon.cli.bench_cmd import synthetic_scene
+    from daemon.demo.synthetic import synthetic_scene
 
     return synthetic_scene(h, w, seed)
 

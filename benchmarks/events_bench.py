@@ -34,7 +34,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from daemon.sources.synthetic import ShapeScene, write_demo_video  # noqa: E402
+from daemon.demo.synthetic import ShapeScene, write_demo_video  # noqa: E402
 
 DEMO = "mask_rcnn_R_50_FPN_demo"
 MODES = {

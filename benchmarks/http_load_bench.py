@@ -24,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.soak_bench import export_demo  # noqa: E402
-from daemon.sources.synthetic import write_demo_video  # noqa: E402
+from daemon.demo.synthetic import write_demo_video  # noqa: E402
 from tests.daemon.daemon_helpers import (  # noqa: E402
     DaemonProcess,
     daemon_config,

@@ -20,8 +20,8 @@ import numpy as np
 import onnxruntime as ort
 
 from benchmarks.bench_lib import SIZES, camera_frame, interleaved, load_average, random_model
+from d2common.transforms import to_network_input
 from daemon.inference.backends.ort_backend import session_options
-from daemon.inference.transforms import to_network_input
 
 Level = ort.GraphOptimizationLevel
 

@@ -35,9 +35,9 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from daemon.demo.synthetic import write_demo_video  # noqa: E402
 from daemon.inference.predictor import Predictor  # noqa: E402
-from daemon.pipeline.metrics import peak_rss_kb  # noqa: E402
-from daemon.sources.synthetic import write_demo_video  # noqa: E402
+from daemon.structures.metrics import peak_rss_kb  # noqa: E402
 
 DEMO = "mask_rcnn_R_50_FPN_demo"
 

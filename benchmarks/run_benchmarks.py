@@ -47,7 +47,7 @@ from benchmarks.bench_lib import camera_frame as frame
 
 def count_model_flops(path, size: str) -> Any:
     """FLOPs of the model on the camera frame for ``size`` (RoI parts with their real counts)."""
-    from daemon.inference.transforms import to_network_input
+    from d2common.transforms import to_network_input
     from daemon.perf.flops import count_flops
 
     h, w = size_hw(size)

@@ -162,7 +162,7 @@ CHILD = r"""
 import json, sys, time
 t_start = float(sys.argv[4])
 t0 = time.time()
-from daemon.inference.image_io import read_image_bgr
+from d2common.image_io import read_image_bgr
 from daemon.inference.predictor import Predictor
 t1 = time.time()
 pred = Predictor(sys.argv[1], optimized_cache=sys.argv[3] or None, backend="onnxruntime")

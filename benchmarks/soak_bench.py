@@ -23,7 +23,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from daemon.sources.synthetic import write_demo_video  # noqa: E402
+from daemon.demo.synthetic import write_demo_video  # noqa: E402
 from tests.daemon.reliability.soak import Sample, run_soak  # noqa: E402
 
 DEMO = "mask_rcnn_R_50_FPN_demo"

@@ -4,4 +4,6 @@ Nothing here imports torch, detectron2 or onnx graph tooling; export commands im
 ``export_tools`` lazily.
 """
 
-__version__ = "0.1.0"
+from d2common import __version__
+
+__all__ = ["__version__"]

@@ -1,56 +1,21 @@
 """Model references in ``config.yaml``: a file path, or ``zoo:NAME`` for an official Detectron2
 model-zoo entry, exported on first use and cached.
 
-The cache folder is ``$D2STREAM_CACHE``, else ``$XDG_CACHE_HOME/d2stream``, else
-``~/.cache/d2stream``; exported models live in ``<cache>/onnx/<NAME>.onnx`` and downloaded weights
-in ``<cache>/weights/``. A device without the export tools uses a model exported elsewhere and
-copied into the cache; only a missing one needs ``export_tools`` (imported lazily here).
+Names and cache paths are in :mod:`d2common.zoo_names`. A device without the export tools
+uses a model exported elsewhere and copied into the cache; only a missing one needs
+``export_tools`` (imported lazily here).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 from pathlib import Path
 
-from daemon.errors import ModelError
+from d2common.errors import ModelError
+from d2common.zoo_names import is_zoo_reference, normalise_zoo_name, zoo_onnx_path
 
 logger = logging.getLogger(__name__)
-
-ZOO_PREFIX = "zoo:"
-CACHE_ENV = "D2STREAM_CACHE"
-OFFLINE_ENV = "D2STREAM_OFFLINE"
-
-
-def cache_dir() -> Path:
-    """The d2stream cache folder (not created here)."""
-    explicit = os.environ.get(CACHE_ENV)
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "d2stream"
-
-
-def offline_mode() -> bool:
-    """True when ``D2STREAM_OFFLINE`` is set to a true value (1, true, yes, on)."""
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def normalise_zoo_name(name: str) -> str:
-    """``zoo:configs/COCO-Detection/x.yaml`` -> ``COCO-Detection/x`` (the catalog key)."""
-    name = name.strip().removeprefix(ZOO_PREFIX).strip().removeprefix("configs/")
-    return re.sub(r"\.(yaml|py)$", "", name)
-
-
-def is_zoo_reference(value: str | os.PathLike[str]) -> bool:
-    return str(value).strip().startswith(ZOO_PREFIX)
-
-
-def zoo_onnx_path(name: str, cache: Path | None = None) -> Path:
-    """Where the exported model of zoo entry ``name`` is cached."""
-    return (cache or cache_dir()) / "onnx" / f"{normalise_zoo_name(name)}.onnx"
 
 
 def resolve_model(value: str | os.PathLike[str], cache: Path | None = None) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon.errors import D2StreamError
+from d2common.errors import D2StreamError
 
 
 class ExportError(D2StreamError):

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from daemon import __version__
-from daemon.inference.metadata import COCO_CLASSES, ModelMetadata
+from d2common import __version__
+from d2common.metadata import COCO_CLASSES, ModelMetadata
+from export_tools.config import Config
 from export_tools.errors import ExportError
 from export_tools.modeling.meta_arch import build_model_graph
 from export_tools.modeling.weights import WeightStore
@@ -33,13 +34,13 @@ COCO_SKELETON = (
 )
 
 
-def num_thing_classes(cfg) -> int:
+def num_thing_classes(cfg: Config) -> int:
     if cfg.MODEL.META_ARCHITECTURE == "RetinaNet":
         return int(cfg.MODEL.RETINANET.NUM_CLASSES)
     return int(cfg.MODEL.ROI_HEADS.NUM_CLASSES)
 
 
-def resolve_class_names(cfg, class_names: Sequence[str] | None) -> list[str]:
+def resolve_class_names(cfg: Config, class_names: Sequence[str] | None) -> list[str]:
     """Given names, COCO's for an 80-class model, else ``class_0..``; the count must match."""
     k = num_thing_classes(cfg)
     if class_names:
@@ -52,7 +53,7 @@ def resolve_class_names(cfg, class_names: Sequence[str] | None) -> list[str]:
     return [f"class_{i}" for i in range(k)]
 
 
-def build_metadata(cfg, class_names: list[str], outputs: list[str], model_name: str,
+def build_metadata(cfg: Config, class_names: list[str], outputs: list[str], model_name: str,
                    keypoint_names: Sequence[str] | None = None,
                    stuff_classes: Sequence[str] | None = None,
                    keypoint_connections: Sequence[Sequence[str]] | None = None) -> ModelMetadata:
@@ -80,7 +81,7 @@ def build_metadata(cfg, class_names: list[str], outputs: list[str], model_name: 
     )
 
 
-def _keypoint_names(cfg, names: Sequence[str] | None) -> tuple[list[str], list[list[str]]]:
+def _keypoint_names(cfg: Config, names: Sequence[str] | None) -> tuple[list[str], list[list[str]]]:
     if not cfg.MODEL.KEYPOINT_ON:
         return [], []
     k = int(cfg.MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS)
@@ -104,7 +105,7 @@ def _check_connections(pairs: Sequence[Sequence[str]], names: list[str]) -> list
     return out
 
 
-def _stuff_classes(cfg, names: Sequence[str] | None) -> list[str]:
+def _stuff_classes(cfg: Config, names: Sequence[str] | None) -> list[str]:
     """Names of the semantic head's labels (0 is Panoptic FPN's "things" class)."""
     if cfg.MODEL.META_ARCHITECTURE != "PanopticFPN":
         return list(names or [])
@@ -118,7 +119,7 @@ def _stuff_classes(cfg, names: Sequence[str] | None) -> list[str]:
     return ["things", *(f"stuff_{i}" for i in range(1, k))]
 
 
-def _panoptic_settings(cfg) -> dict:
+def _panoptic_settings(cfg: Config) -> dict:
     if cfg.MODEL.META_ARCHITECTURE != "PanopticFPN":
         return {}
     c = cfg.MODEL.PANOPTIC_FPN.COMBINE
@@ -128,7 +129,8 @@ def _panoptic_settings(cfg) -> dict:
             "sem_seg_stride": int(cfg.MODEL.SEM_SEG_HEAD.COMMON_STRIDE)}
 
 
-def build_onnx(cfg, state: Mapping[str, np.ndarray], *, class_names: Sequence[str] | None = None,
+def build_onnx(cfg: Config, state: Mapping[str, np.ndarray], *,
+               class_names: Sequence[str] | None = None,
                model_name: str = "model", source: str = "checkpoint",
                keypoint_names: Sequence[str] | None = None,
                stuff_classes: Sequence[str] | None = None,
@@ -140,7 +142,7 @@ def build_onnx(cfg, state: Mapping[str, np.ndarray], *, class_names: Sequence[st
                                    keypoint_connections=keypoint_connections)
 
 
-def build_onnx_from_weights(cfg, weights: WeightStore, *,
+def build_onnx_from_weights(cfg: Config, weights: WeightStore, *,
                             class_names: Sequence[str] | None = None, model_name: str = "model",
                             keypoint_names: Sequence[str] | None = None,
                             stuff_classes: Sequence[str] | None = None,
@@ -166,7 +168,8 @@ def export_model(config_file: str | os.PathLike, weights: str | os.PathLike,
                  keypoint_connections: Sequence[Sequence[str]] | None = None) -> Path:
     """Read ``config_file`` (+ ``opts``) and ``weights``; write the ONNX model to ``output``."""
     from export_tools.checkpoint import load_checkpoint
-    from export_tools.config import check_supported, load_config
+    from export_tools.config import load_config
+    from export_tools.modeling.supported import check_supported
 
     cfg = load_config(config_file, opts)
     check_supported(cfg)

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from daemon.inference.image_io import list_images, read_image_bgr
-from daemon.inference.metadata import ModelMetadata
-from daemon.inference.transforms import to_network_input
+from d2common.image_io import list_images, read_image_bgr
+from d2common.metadata import ModelMetadata
+from d2common.transforms import to_network_input
 from export_tools.errors import ExportError
 
 log = logging.getLogger(__name__)

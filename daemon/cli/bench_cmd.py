@@ -11,8 +11,9 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from daemon.errors import D2StreamError
-from daemon.inference.backends import BACKEND_CHOICES, DEFAULT_BACKEND
+from d2common.errors import D2StreamError
+from daemon.demo.synthetic import synthetic_scene
+from daemon.inference.backends import DEFAULT_BACKEND, LOCAL_BACKEND_CHOICES
 from daemon.inference.predictor import Predictor, postprocess
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=10, help="timed runs (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
     parser.add_argument("--image", help="an image to use instead of synthetic shapes")
-    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=list(BACKEND_CHOICES),
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=list(LOCAL_BACKEND_CHOICES),
                         help=f"inference engine (default {DEFAULT_BACKEND}: the fastest "
                              "installed one, measured once and cached)")
     parser.add_argument("--no-peak", action="store_true",
@@ -41,21 +42,6 @@ def parse_size(text: str) -> tuple[int, int]:
     if h < 1 or w < 1:
         raise D2StreamError(f"--size: sizes must be positive, got {text!r}")
     return h, w
-
-
-def synthetic_scene(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """A BGR scene of coloured shapes (deterministic)."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    img = np.full((h, w, 3), 127, np.uint8)
-    for _ in range(12):
-        color = tuple(int(c) for c in rng.integers(0, 255, 3))
-        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
-        r = int(rng.integers(10, max(11, min(h, w) // 6)))
-        cv2.circle(img, (x, y), r, color, -1) if rng.random() < 0.5 else cv2.rectangle(
-            img, (x - r, y - r), (x + r, y + r), color, -1)
-    return img
 
 
 def percentiles(values: list[float]) -> str:
@@ -73,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return 2
     if args.image:
-        from daemon.inference.image_io import read_image_bgr
+        from d2common.image_io import read_image_bgr
 
         image = read_image_bgr(args.image)
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from daemon.sources.synthetic import write_demo_video
+from daemon.demo.synthetic import write_demo_video
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from daemon.inference.backends import BACKEND_CHOICES, DEFAULT_BACKEND
+from daemon.inference.backends import DEFAULT_BACKEND, LOCAL_BACKEND_CHOICES
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--coco-results", type=Path, metavar="OUT.json",
                         help="write the detections as a standard COCO results file")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
-    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=list(BACKEND_CHOICES),
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=list(LOCAL_BACKEND_CHOICES),
                         help=f"inference engine (default {DEFAULT_BACKEND}: the fastest "
                              "installed one, measured once and cached)")
     parser.add_argument("--max-images", type=int, default=None, metavar="N",

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from daemon.errors import D2StreamError
+from d2common.errors import D2StreamError
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration-method", default="minmax",
                         choices=["minmax", "percentile", "entropy"],
                         help="how activation ranges are chosen (default minmax)")
+    parser.add_argument("--triton-repository", metavar="DIR",
+                        help="also write a Triton model repository DIR/<name>/ for the model "
+                             "(docs/scaling-out.md)")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
                         help="config overrides KEY VALUE ... (as Detectron2's tools)")
 
@@ -70,9 +73,17 @@ def run(args: argparse.Namespace) -> int:
     if not args.model_zoo and not (args.config_file and args.weights):
         log.error("give --config-file and --weights, or --model-zoo NAME")
         return 2
-    if not args.int8:
-        return _export_fp32(args, Path(args.output))
-    return _export_int8(args)
+    code = _export_fp32(args, Path(args.output)) if not args.int8 else _export_int8(args)
+    if code == 0 and args.triton_repository:
+        from export_tools.triton_repository import write_repository  # lazy: needs onnx
+
+        try:
+            folder = write_repository(args.output, args.triton_repository, args.name)
+        except D2StreamError as exc:
+            log.error("%s", exc)
+            return exc.exit_code
+        log.info("wrote Triton model repository %s", folder)
+    return code
 
 
 def _export_fp32(args: argparse.Namespace, target: Path) -> int:

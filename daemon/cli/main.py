@@ -13,8 +13,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from d2common.errors import D2StreamError
 from daemon import __version__
-from daemon.errors import D2StreamError
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -27,7 +27,20 @@ SUBCOMMANDS["verify"] = ("daemon.cli.verify_cmd", "compare an exported model wit
 SUBCOMMANDS["zoo"] = ("daemon.cli.zoo_cmd", "list, download, export official Detectron2 models")
 SUBCOMMANDS["run"] = ("daemon.cli.run_cmd", "run the camera daemon with a YAML config")
 SUBCOMMANDS["check-config"] = ("daemon.cli.check_config_cmd", "validate a daemon YAML config")
+SUBCOMMANDS["serve"] = ("daemon.cli.serve_cmd", "serve a model over the Open Inference Protocol")
 SUBCOMMANDS["demo-video"] = ("daemon.cli.demo_video_cmd", "write a video of moving shapes")
+
+# What `d2stream --help` says: written for users (the module docstring is for developers).
+DESCRIPTION = """\
+Run Detectron2 models on small CPU machines without torch: export a trained model to ONNX,
+run it on images, and run an always-on camera daemon (events, snapshots, MQTT, a live view).
+
+First steps:
+  d2stream export --config-file config.yaml --weights model_final.pth --output model.onnx
+  d2stream predict model.onnx photo.jpg --output-dir annotated/
+  d2stream run --config config.yaml
+
+'d2stream COMMAND --help' shows the options of one command."""
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -35,7 +48,8 @@ EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="d2stream", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="d2stream", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"d2stream {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -10,15 +10,16 @@ from pathlib import Path
 
 import cv2
 
-from daemon.errors import D2StreamError
-from daemon.inference.backends import BACKEND_CHOICES, DEFAULT_BACKEND
-from daemon.inference.image_io import list_images, read_image_bgr
+from d2common.errors import D2StreamError
+from d2common.image_io import list_images, read_image_bgr
+from d2common.metadata import ModelMetadata
+from daemon.inference.backends import DEFAULT_BACKEND, LOCAL_BACKEND_CHOICES
 from daemon.inference.instances import Instances
-from daemon.inference.metadata import ModelMetadata
 from daemon.inference.panoptic import PanopticResult
 from daemon.inference.predictor import Predictor
 from daemon.inference.records import image_record
 from daemon.visualization import draw_instances, draw_panoptic
+from daemon.visualization.layout import DISPLAY_MIN_SCORE
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --coco-results: image and category ids from this COCO "
                         "annotation file (default: file name and class index)")
     parser.add_argument("--output-dir", metavar="DIR", help="write annotated images here")
-    parser.add_argument("--draw-threshold", type=float, default=0.5, metavar="S",
-                        help="annotated images show instances scoring at least S (default 0.5; "
-                             "--json always lists all)")
+    parser.add_argument("--draw-threshold", type=float, default=DISPLAY_MIN_SCORE, metavar="S",
+                        help=f"annotated images show instances scoring at least S (default "
+                             f"{DISPLAY_MIN_SCORE}), one per object; --json always lists all")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
-    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=list(BACKEND_CHOICES),
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=list(LOCAL_BACKEND_CHOICES),
                         help=f"inference engine (default {DEFAULT_BACKEND}: the fastest "
                              "installed one, measured once and cached)")
     parser.add_argument("--min-size", type=int, default=None,
@@ -90,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         images.append(image_record(str(path), inst, meta, panoptic))
     if args.json:
         doc = {"model": asdict(meta), "images": images}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(doc, indent=1), encoding="utf-8")
     if coco is not None:
         log.info("%d COCO results written to %s", coco.write(args.coco_results),

@@ -12,8 +12,8 @@ import logging
 import threading
 from pathlib import Path
 
+from d2common.errors import D2StreamError
 from daemon.config import ConfigError, load_config
-from daemon.errors import D2StreamError
 from daemon.service.journal import configure_logging
 from daemon.service.signals import install_stop_handlers
 

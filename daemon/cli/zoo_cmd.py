@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from daemon.errors import D2StreamError
+from d2common.errors import D2StreamError
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon.errors import D2StreamError
+from d2common.errors import D2StreamError
 
 #: ``EX_CONFIG`` from sysexits.h: the unit file's ``RestartPreventExitStatus`` names it, so a bad
 #: config is reported once instead of being restarted in a loop.

@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from daemon.zones.polygon import validate_polygon
+from daemon.structures.polygon import validate_polygon
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 ZoneName = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -89,7 +89,8 @@ class TrackingSection(_Section):
 
     iou_threshold: float = Field(default=0.3, gt=0.0, le=1.0)
     low_iou_threshold: float = Field(default=0.5, gt=0.0, le=1.0)
-    class_agnostic_iou: float = Field(default=0.7, ge=0.0, le=1.0)
+    class_agnostic_iou: float = Field(default=0.5, ge=0.0, le=1.0)
+    new_track_iou: float = Field(default=0.3, ge=0.0, le=1.0)
 
 
 class ZoneSection(_Section):

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from daemon.config.errors import ConfigError
 from daemon.config.events_checks import check_event_settings
+from daemon.config.path_types import service_dirs
 from daemon.config.schema import DaemonConfig
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -33,7 +34,8 @@ def load_config(
 
     Args:
         path: the YAML file.
-        env: environment used for ``${VAR}`` / ``${VAR:-default}`` expansion (``os.environ``).
+        env: environment used for ``${VAR}`` / ``${VAR:-default}`` expansion and for systemd's
+            ``$STATE_DIRECTORY`` / ``$CACHE_DIRECTORY`` (``os.environ``).
         check_files: verify that the model, video files and image folders exist.
 
     Raises:
@@ -64,10 +66,11 @@ def parse_config(
     check_files: bool = True,
 ) -> DaemonConfig:
     """Validate YAML text; see :func:`load_config`."""
+    env = os.environ if env is None else env
     data = _parse_yaml(text, name)
     check_bounds(data, name)
-    data = expand_env(data, os.environ if env is None else env, name)
-    context = {"base_dir": base_dir, "check_files": check_files}
+    data = expand_env(data, env, name)
+    context = {"base_dir": base_dir, "check_files": check_files, **service_dirs(env)}
     try:
         config = DaemonConfig.model_validate(data, context=context)
     except ValidationError as exc:

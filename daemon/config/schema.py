@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from d2common.zoo_names import is_zoo_reference
 from daemon.config.events_schema import (
     CameraEventSettings,
     DetectSection,
@@ -33,7 +33,8 @@ from daemon.config.events_schema import (
     ZoneSection,
     overlay,
 )
-from daemon.zoo_cache import is_zoo_reference
+from daemon.config.mqtt_schema import MqttOutput, OutboxSection  # noqa: F401 - re-exported
+from daemon.config.path_types import CachePath, StatePath, resolve_path
 
 #: URL schemes handed to OpenCV/FFmpeg as network streams.
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
@@ -46,15 +47,7 @@ class _Section(BaseModel):
 
 def _resolve(value: Path | str, info: ValidationInfo) -> Path:
     """Absolute path of ``value``, relative paths taken from the config file's directory."""
-    path = Path(value).expanduser()
-    base = (info.context or {}).get("base_dir")
-    if not path.is_absolute() and base is not None:
-        path = Path(base) / path
-    return path.resolve() if path.is_absolute() else path
-
-
-#: A path setting, resolved against the config file's directory (see :func:`_resolve`).
-ConfigPath = Annotated[Path, AfterValidator(_resolve)]
+    return resolve_path(value, info)
 
 
 def _section() -> Any:
@@ -63,18 +56,35 @@ def _section() -> Any:
     return Field(default_factory=dict, validate_default=True)
 
 
+class RemoteSection(_Section):
+    """``model.remote``: the Open Inference Protocol server of ``backend: remote``."""
+
+    url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+")
+    protocol: Literal["http"] = "http"
+    model_name: str = Field(default="model", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    model_version: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
+    timeout_s: float = Field(default=10.0, gt=0)
+    retries: int = Field(default=2, ge=0, le=10)
+    backoff_s: float = Field(default=0.2, ge=0)
+    token: str | None = None
+    fallback: Literal["drop", "local"] = "drop"
+
+
 class ModelSection(_Section):
     path: Path
     num_threads: int | None = Field(default=None, ge=1, le=256)
     min_score: float = Field(default=0.5, ge=0.0, le=1.0)
-    # inference engine: auto (default: the fastest installed one, measured at the first start
-    # and cached), or force onnxruntime or openvino (pip install 'd2stream[openvino]')
-    backend: Literal["auto", "onnxruntime", "openvino"] = "auto"
+    # inference engine: auto (default: the fastest installed local engine, measured at the first
+    # start and cached), or force onnxruntime or openvino (pip install 'd2stream[openvino]'), or
+    # remote: an Open Inference Protocol server (docs/scaling-out.md); auto never picks remote
+    backend: Literal["auto", "onnxruntime", "openvino", "remote"] = "auto"
+    # backend remote: the Open Inference Protocol server (docs/scaling-out.md)
+    remote: RemoteSection = _section()
     # onnxruntime: folder caching the optimised graph for a faster start (None: no cache);
     # auto caches its choice there too
-    optimized_cache: ConfigPath | None = None
+    optimized_cache: CachePath | None = None
     # onnxruntime: inference threads busy-wait for work instead of sleeping (faster; off saves
-    # power and heat on a shared or passively cooled machine; README "Performance")
+    # power and heat on a shared or passively cooled machine; docs/performance.md)
     spin_wait: bool = True
 
     @field_validator("path")
@@ -101,10 +111,11 @@ class ReopenSection(_Section):
     max_delay_s: float = Field(default=30.0, ge=0)
     multiplier: float = Field(default=2.0, ge=1.0)
     max_attempts: int = Field(default=0, ge=0)
-    on_start_failure: Literal["fail", "retry"] = "fail"
+    on_start_failure: Literal["fail", "retry"] = "retry"
+    probe_interval_s: float = Field(default=1.0, gt=0, le=5.0)
 
 
-class OpenCVSource(_Section):
+class OpenCVSourceConfig(_Section):
     type: Literal["opencv"]
     url: str | int
     width: int | None = Field(default=None, gt=0)
@@ -159,7 +170,7 @@ def normalize_capture_url(value: str | int, info: ValidationInfo) -> str | int:
     return str(path)
 
 
-class PiCameraSource(_Section):
+class PiCameraSourceConfig(_Section):
     type: Literal["picamera2"]
     camera_num: int = Field(default=0, ge=0)
     main_size: tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]] = (1280, 720)
@@ -169,7 +180,7 @@ class PiCameraSource(_Section):
     stall_timeout_s: float = Field(default=5.0, gt=0)
 
 
-class FolderSource(_Section):
+class FolderSourceConfig(_Section):
     type: Literal["folder"]
     path: Path
     patterns: list[str] = Field(default_factory=lambda: ["*.jpg", "*.jpeg", "*.png", "*.bmp"])
@@ -186,7 +197,7 @@ class FolderSource(_Section):
 
 
 SourceSection = Annotated[
-    Union[OpenCVSource, PiCameraSource, FolderSource],  # noqa: UP007 - discriminated union
+    Union[OpenCVSourceConfig, PiCameraSourceConfig, FolderSourceConfig],  # noqa: UP007 - discriminated union
     Field(discriminator="type"),
 ]
 
@@ -206,7 +217,10 @@ class CameraSection(_Section):
 
 
 class DrawSection(_Section):
-    min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_score: float = Field(default=0.6, ge=0.0, le=1.0)
+    # Box IoU above which a lower-scoring detection is not drawn, whatever its class (one tag
+    # per object); null draws every detection.
+    suppress_iou: float | None = Field(default=0.5, gt=0.0, le=1.0)
     masks: bool = True
     keypoints: bool = True
     fps: bool = True
@@ -224,6 +238,7 @@ class HttpOutput(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
     jpeg_quality: int = Field(default=80, ge=1, le=100)
     max_fps: float = Field(default=15.0, gt=0)
+    overlay: Literal["tracked", "detections"] = "tracked"
     token: str | None = Field(default=None, min_length=16, pattern=r"^[\x21-\x7e]+$")
     username: str | None = Field(default=None, min_length=1, pattern=r"^[^:\s]+$")
     password: str | None = Field(default=None, min_length=8)
@@ -262,7 +277,7 @@ def is_loopback(host: str) -> bool:
 
 class EventLogOutput(_Section):
     enabled: bool = True
-    path: ConfigPath = Field(default=Path("var/events.jsonl"), validate_default=True)
+    path: StatePath = Field(default=Path("var/events.jsonl"), validate_default=True)
     max_bytes: int = Field(default=10_000_000, ge=1024)
     backups: int = Field(default=5, ge=0, le=1000)
     fsync: Literal["always", "interval", "never"] = "interval"
@@ -270,34 +285,9 @@ class EventLogOutput(_Section):
     backlog: int = Field(default=10_000, ge=1)
 
 
-class OutboxSection(_Section):
-    enabled: bool = True
-    path: ConfigPath = Field(default=Path("var/mqtt-outbox.jsonl"), validate_default=True)
-    max_bytes: int = Field(default=20_000_000, ge=4096)
-    fsync: Literal["always", "interval", "never"] = "always"
-    fsync_interval_s: float = Field(default=1.0, gt=0)
-
-
-class MqttOutput(_Section):
-    enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
-    client_id: str = "d2stream"
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    topic_prefix: str = Field(default="d2stream", pattern=r"^[^#+]+$")
-    keepalive_s: int = Field(default=30, ge=5, le=65535)
-    reconnect_min_s: float = Field(default=1.0, gt=0)
-    reconnect_max_s: float = Field(default=30.0, gt=0)
-    max_queued: int = Field(default=1000, ge=1)
-    inflight: int = Field(default=20, ge=1, le=1000)
-    outbox: OutboxSection = _section()
-
-
 class SnapshotOutput(_Section):
     enabled: bool = False
-    dir: ConfigPath = Field(default=Path("var/snapshots"), validate_default=True)
+    dir: StatePath = Field(default=Path("var/snapshots"), validate_default=True)
     jpeg_quality: int = Field(default=85, ge=1, le=100)
     annotate: bool = True
     max_files: int = Field(default=1000, ge=1)
@@ -313,6 +303,13 @@ class OutputsSection(_Section):
     event_log: EventLogOutput = _section()
     mqtt: MqttOutput = _section()
     snapshots: SnapshotOutput = _section()
+
+    @model_validator(mode="after")
+    def _mqtt_snapshots(self) -> OutputsSection:
+        if self.mqtt.enabled and self.mqtt.snapshots and not self.snapshots.enabled:
+            raise ValueError("mqtt.snapshots publishes the snapshot of each event: it needs "
+                             "outputs.snapshots.enabled: true")
+        return self
 
 
 class ServiceSection(_Section):

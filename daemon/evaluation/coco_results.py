@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from daemon.errors import D2StreamError
+from d2common.errors import D2StreamError
 from daemon.inference.instances import Instances
 
 COCO_INSTALL_HINT = "pip install 'd2stream[eval]' (pycocotools)"

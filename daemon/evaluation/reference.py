@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from daemon.errors import D2StreamError
+from d2common.errors import D2StreamError
 from daemon.evaluation.parity import Thresholds
 from daemon.inference.instances import Instances
 

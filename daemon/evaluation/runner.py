@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from d2common.errors import InputImageError
 from daemon import __version__
-from daemon.errors import InputImageError
 from daemon.evaluation.coco_eval import METRICS, CocoDataset, evaluate_results
 from daemon.evaluation.coco_results import EvaluationError, instances_to_coco
 from daemon.inference.instances import Instances

@@ -3,7 +3,7 @@
 - :mod:`daemon.events.stage`: the pipeline's event stage (per camera: motion gating, tracking,
   life cycle);
 - :mod:`daemon.events.lifecycle`: start / update / end rules of one camera;
-- :mod:`daemon.events.messages`: the versioned JSON envelope of the event log and MQTT;
+- :mod:`daemon.structures.messages`: the versioned JSON envelope of the event log and MQTT;
 - :mod:`daemon.events.filters`: labels, scores, box areas;
 - :mod:`daemon.events.gate`: when the model runs (motion, ``detect.fps``, timeouts).
 

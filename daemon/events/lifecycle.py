@@ -2,9 +2,10 @@
 
 - ``start``: once the median of a track's recent scores (:meth:`TrackedObject.median_score`)
   reaches its label's ``threshold`` and, with ``required_zones``, once it has entered one of them;
-- ``update``: when its zones change (at once), or, at most every ``update_interval_s``, when its
-  top score rose by ``update_score_delta`` or its box moved (IoU with the last published box
-  below ``update_box_iou``);
+- ``update``: when its zones or its label change (at once; the label is the track's label
+  vote winner, so ``before.label`` / ``after.label`` show a flip), or, at most every
+  ``update_interval_s``, when its top score rose by ``update_score_delta`` or its box moved
+  (IoU with the last published box below ``update_box_iou``);
 - ``end``: once it has not been detected for ``end_after_s`` (or at shutdown); the best frame's
   snapshot is requested then, once.
 
@@ -21,24 +22,16 @@ import numpy as np
 
 from daemon.config.events_schema import CameraEventSettings, TrackingSection
 from daemon.events.filters import ObjectFilter
-from daemon.events.messages import EventMessage, EventType
-from daemon.events.objects import BestShot, EventContext, TrackedObject
-from daemon.sources.base import Frame
+from daemon.events.objects import EventContext, TrackedObject
+from daemon.structures.frame import Frame
+from daemon.structures.messages import EventMessage, EventType
+from daemon.structures.results import TrackedBox
+from daemon.structures.snapshot import SnapshotJob
 from daemon.tracking.geometry import iou
 from daemon.tracking.tracker import Tracker
 from daemon.zones.zoneset import ZoneSet
 
 CLOCK_EPS = 1e-6  # rounding of frame times computed as n / fps
-
-
-@dataclass
-class SnapshotJob:
-    """Write ``best``'s frame (with its box drawn) to ``path``."""
-
-    path: Path
-    best: BestShot
-    label: str
-    event_id: str
 
 
 @dataclass
@@ -66,7 +59,8 @@ class EventTracker:
         self.class_names = list(class_names)
         self.model_name = model_name
         self.snapshot_dir = snapshot_dir
-        self.tracker = Tracker(tracking.iou_threshold, tracking.low_iou_threshold)
+        self.tracker = Tracker(tracking.iou_threshold, tracking.low_iou_threshold,
+                               tracking.new_track_iou)
         self.objects: dict[int, TrackedObject] = {}
         wanted = self.events.labels or self.class_names
         self._counts_sent: dict[str, int] | None = None
@@ -74,6 +68,7 @@ class EventTracker:
         self.ctx: EventContext | None = None
         self.filter: ObjectFilter | None = None
         self.zones: ZoneSet | None = None
+        self._last_update: float | None = None  # event clock of the latest inference
 
     @property
     def active(self) -> bool:
@@ -104,6 +99,7 @@ class EventTracker:
         self._expire(t, ctx, batch)
         detections = self.filter.select(boxes, scores, classes)
         update = self.tracker.update(detections, t)
+        self._last_update = t
         seen = []
         for track, index in [*update.matched, *update.created]:
             obj = self.objects.get(track.track_id)
@@ -111,6 +107,7 @@ class EventTracker:
                 obj = TrackedObject(track.track_id, self.label(track.class_id), frame.t_wall,
                                     self.events.score_window)
                 self.objects[track.track_id] = obj
+            obj.label = self.label(track.class_id)  # the vote winner: zones, counts follow it
             box = detections.boxes[index]
             obj.observe(frame, t, box, float(detections.scores[index]),
                         self.zones.zones_of(box, obj.label))
@@ -127,6 +124,18 @@ class EventTracker:
         self._expire(t, ctx, batch)
         batch.counts = self._counts_if_changed()
         return batch
+
+    def tracked_boxes(self, frame: Frame, t: float) -> list[TrackedBox]:
+        """Tracks matched at the latest inference, boxes predicted for ``t`` and scaled from
+        the display size the tracker knows to ``frame``'s display image."""
+        if self.ctx is None or self._last_update is None:
+            return []
+        height, width = frame.display_image.shape[:2]
+        sx, sy = width / self.ctx.frame_size[0], height / self.ctx.frame_size[1]
+        return [TrackedBox(track.track_id, track.class_id, track.score,
+                           (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy))
+                for track, box in self.tracker.predicted_boxes(t)
+                if track.last_seen >= self._last_update]
 
     def close(self) -> EventBatch:
         """End every event (shutdown)."""
@@ -153,7 +162,7 @@ class EventTracker:
     def _material_change(self, obj: TrackedObject, t: float) -> bool:
         last = obj.published
         assert last is not None
-        if obj.current_zones != last["current_zones"]:
+        if obj.current_zones != last["current_zones"] or obj.label != last["label"]:
             return True
         if t - obj.published_t < self.events.update_interval_s - CLOCK_EPS:
             return False

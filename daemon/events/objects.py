@@ -13,21 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from daemon.events.messages import event_id, iso_time
-from daemon.sources.base import Frame
+from daemon.structures.frame import Frame
+from daemon.structures.messages import event_id, iso_time
+from daemon.structures.snapshot import BestShot
 
 
 def rounded_box(box: np.ndarray | list[float]) -> list[float]:
     return [round(float(v), 1) for v in box]
-
-
-@dataclass
-class BestShot:
-    """The frame where the object scored highest, with its box on that frame."""
-
-    frame: Frame
-    box: list[float]
-    score: float
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,9 @@ from daemon.config.schema import CameraSection, DaemonConfig
 from daemon.events.gate import InferenceGate
 from daemon.events.lifecycle import EventBatch, EventTracker
 from daemon.motion.detector import MotionDetector
-from daemon.pipeline.metrics import Metrics
-from daemon.sources.base import Frame
+from daemon.structures.frame import Frame
+from daemon.structures.metrics import Metrics
+from daemon.structures.results import TrackedBox
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,16 @@ class CameraEvents:
         return CompactPrediction(image_size=frame.image.shape[:2], boxes=np.zeros((0, 4)),
                                  scores=np.zeros(0, np.float32), classes=np.zeros(0, np.int64))
 
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return self.tracker.counts()
+
+    def tracked_boxes(self, frame: Frame) -> list[TrackedBox]:
+        """The objects matched at the camera's latest inference, their boxes predicted (Kalman)
+        for ``frame``'s time and scaled to its display image: one per track."""
+        with self._lock:
+            return self.tracker.tracked_boxes(frame, event_clock(frame))
+
     def close(self) -> tuple[Frame | None, EventBatch]:
         """End every event; returns the camera's last frame with the batch."""
         with self._lock:
@@ -139,6 +150,10 @@ class EventStage:
 
     def __getitem__(self, camera: str) -> CameraEvents:
         return self.cameras[camera]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Objects with an open event per camera and tracked label (every label listed)."""
+        return {name: camera.counts() for name, camera in self.cameras.items()}
 
     def close(self) -> list[tuple[Frame, EventBatch]]:
         """End every camera's events (shutdown); cameras that never had a frame are left out."""

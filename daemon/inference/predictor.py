@@ -14,11 +14,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from daemon.errors import InputImageError, ModelError
+from d2common.errors import InputImageError, ModelError
+from d2common.metadata import ModelMetadata
+from d2common.transforms import rescale_boxes, to_network_input
 from daemon.inference.backends import (
     DEFAULT_BACKEND,
     Backend,
     BackendOptions,
+    RemoteOptions,
     create_backend,
 )
 from daemon.inference.backends.auto import AUTO, load_fastest
@@ -26,7 +29,6 @@ from daemon.inference.backends.ort_backend import session_options
 from daemon.inference.instances import Instances
 from daemon.inference.keypoints import heatmaps_to_keypoints, rescale_keypoints
 from daemon.inference.masks import paste_mask, paste_masks
-from daemon.inference.metadata import ModelMetadata
 from daemon.inference.panoptic import (
     PanopticResult,
     PanopticSettings,
@@ -35,7 +37,6 @@ from daemon.inference.panoptic import (
 )
 from daemon.inference.semantic import sem_seg_labels
 from daemon.inference.tie_order import detectron2_rows
-from daemon.inference.transforms import rescale_boxes, to_network_input
 
 log = logging.getLogger(__name__)
 
@@ -120,21 +121,24 @@ class Predictor:
         min_size / max_size: override the export's INPUT.MIN_SIZE_TEST / MAX_SIZE_TEST.
         backend: ``auto`` (default: the fastest installed engine for this model on this machine,
             measured on first use and cached, see :mod:`daemon.inference.backends.auto`),
-            ``onnxruntime`` or ``openvino`` to force one.
+            ``onnxruntime`` or ``openvino`` to force one, or ``remote`` (an Open Inference
+            Protocol server; ``auto`` never picks it).
         optimized_cache: ONNX Runtime: folder caching the optimised graph (faster cold start);
             ``auto`` caches its choice there too.
         spin_wait: ONNX Runtime: inference threads busy-wait between runs (see
             :class:`~daemon.inference.backends.base.BackendOptions`).
+        remote: backend ``remote``: the server; ``model_path`` is then the local model for
+            the metadata check and the fallback (may be absent with ``fallback: drop``).
     """
 
     def __init__(self, model_path: str | os.PathLike, num_threads: int | None = None,
                  min_size: int | None = None, max_size: int | None = None,
                  backend: str = DEFAULT_BACKEND, optimized_cache: str | None = None,
-                 spin_wait: bool = True) -> None:
+                 spin_wait: bool = True, remote: RemoteOptions | None = None) -> None:
         path = Path(model_path)
-        if not path.is_file():
+        if backend != "remote" and not path.is_file():
             raise ModelError(f"model file not found: {path}")
-        options = BackendOptions(num_threads, optimized_cache, spin_wait)
+        options = BackendOptions(num_threads, optimized_cache, spin_wait, remote)
         self.path = path
         self.backend = open_backend(path, backend, options, min_size, max_size)
         self.metadata = ModelMetadata.from_props(self.backend.metadata_props, str(path))

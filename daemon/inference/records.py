@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from d2common.metadata import ModelMetadata
 from daemon.inference.instances import Instances
-from daemon.inference.metadata import ModelMetadata
 from daemon.inference.panoptic import PanopticResult
 from daemon.inference.rle import encode_rle
 

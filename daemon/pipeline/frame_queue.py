@@ -19,7 +19,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
-from daemon.sources.base import Frame
+from daemon.structures.frame import Frame
 
 
 @dataclass

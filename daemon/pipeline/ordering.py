@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from daemon.sources.base import Frame
+from daemon.structures.frame import Frame
 
 
 class Outcome(Enum):

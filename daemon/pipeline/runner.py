@@ -20,23 +20,26 @@ import threading
 import time
 from pathlib import Path
 
+from d2common.errors import D2StreamError, ModelError
 from daemon.config.errors import ConfigError
 from daemon.config.schema import DaemonConfig
-from daemon.errors import D2StreamError, ModelError
+from daemon.config.writable import create_folders
 from daemon.events.lifecycle import EventBatch
 from daemon.events.stage import CameraEvents, EventStage
+from daemon.events.switches import DetectionSwitches
+from daemon.inference.backends.base import RemoteOptions
 from daemon.pipeline.frame_queue import FrameHub
-from daemon.pipeline.metrics import Metrics, peak_rss_kb
 from daemon.pipeline.ordering import InOrderDelivery, Outcome
-from daemon.pipeline.results import FrameResult, ModelInfo
+from daemon.pipeline.producer import Producer
 from daemon.pipeline.supervisor import WorkerResult, WorkerSupervisor
 from daemon.pipeline.worker import WorkerSpec
 from daemon.service.monitor import ServiceMonitor
 from daemon.service.notify import Notifier
 from daemon.sinks import Sink, build_sinks
 from daemon.sources import create_source
-from daemon.sources.base import Frame
-from daemon.sources.producer import Producer
+from daemon.structures.frame import Frame
+from daemon.structures.metrics import Metrics, peak_rss_kb
+from daemon.structures.results import FrameResult, ModelInfo
 from daemon.zoo_cache import resolve_model
 
 log = logging.getLogger(__name__)
@@ -61,12 +64,15 @@ class Pipeline:
         self.hub = FrameHub(in_flight_per_camera=config.worker.pipeline_depth)
         self.ordering = InOrderDelivery(self._deliver_in_order)
         self.metrics = Metrics(self.hub.stats)
+        self.switches = DetectionSwitches(c.name for c in config.enabled_cameras())
+        self.switches.listen(self.metrics.set_detection)
         self.finished = threading.Event()
         self.model: ModelInfo | None = None
         self.stage: EventStage | None = None
         self.supervisor: WorkerSupervisor | None = None
         self.producers: list[Producer] = []
         self.sinks: list[Sink] = []
+        self._live_sinks: list[Sink] = []
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="dispatch",
                                             daemon=True)
         self.peak_rss_kb: dict[str, int] = {}
@@ -88,6 +94,7 @@ class Pipeline:
 
     # -- start ---------------------------------------------------------------------------------
     def _start(self) -> None:
+        create_folders(self.config)  # an unwritable path: exit 78 naming its key
         self._start_sinks()  # first: a missing GUI or a taken port fails before the model loads
         cfg = self.config
         try:  # a zoo:NAME model is exported once, on first start, and cached
@@ -104,33 +111,79 @@ class Pipeline:
         self.model = ModelInfo.from_metadata(meta)
         self.metrics.model_name = self.model.name
         self.stage = EventStage(cfg, self.model.class_names, self.model.name, self.metrics)
+        counts = self.stage.counts()  # every tracked label at 0: replaces a crash's retained
+        for sink in self.sinks:
+            sink.model_loaded(self.model, counts)
         self._create_producers()
-        for producer in self.producers:
-            producer.open_initial()
-        for producer in self.producers:
+        for producer in self.producers:  # each opens its camera in its own thread
             producer.start()
+        self._check_cameras_started()
         self._dispatcher.start()
+
+    def _check_cameras_started(self) -> None:
+        """Wait for every camera's first open attempt (or a stop). The daemon runs with the
+        cameras that opened and keeps retrying the others.
+
+        Raises:
+            SourceError: a camera with ``on_start_failure: fail`` did not open.
+            D2StreamError: no camera at all could be opened (exit 1: systemd tries again).
+        """
+        for producer in self.producers:
+            producer.wait_started(self.stop)
+        if self.stop.is_set():
+            return
+        failed = [p for p in self.producers if p.start_error is not None]
+        for producer in failed:
+            if producer.reopen.on_start_failure == "fail":
+                raise producer.start_error
+        if failed and len(failed) == len(self.producers):
+            if len(failed) == 1:
+                raise failed[0].start_error
+            raise D2StreamError("no camera could be opened: "
+                                + "; ".join(str(p.start_error) for p in failed))
+        if failed:
+            log.warning("running without %s until %s (retried every %s)",
+                        ", ".join(repr(p.name) for p in failed),
+                        "it opens" if len(failed) == 1 else "they open",
+                        ", ".join(f"{p.reopen.probe_interval_s:g}s" for p in failed))
 
     def _start_sinks(self) -> None:
         for camera in self.config.enabled_cameras():
             self.metrics.add_camera(camera.name)
         for sink in self.extra_sinks:
             sink.metrics = sink.metrics or self.metrics
-        for sink in build_sinks(self.config, self.metrics, self.stop.set) + self.extra_sinks:
+        built = build_sinks(self.config, self.metrics, self.stop.set, self.switches)
+        for sink in built + self.extra_sinks:
             sink.start()
             self.sinks.append(sink)  # only started sinks are stopped
 
     def _create_producers(self) -> None:
         assert self.model is not None
         min_max = (self.model.min_size_test, self.model.max_size_test)
+        live = [sink for sink in self.sinks if getattr(sink, "live", False)]
+        self._live_sinks = live
         for camera in self.config.enabled_cameras():
             source = create_source(camera, min_max)
             self.hub.add(camera.name, camera.queue_size, source.lossless)
             self.metrics.add_camera(camera.name)
             self.producers.append(Producer(source, camera.reopen, self.hub, self.metrics,
-                                           self.stop, max_pixels=camera.max_pixels))
+                                           self.stop, max_pixels=camera.max_pixels,
+                                           on_frame=self._live_frame if live else None))
 
     # -- running -------------------------------------------------------------------------------
+    def _live_frame(self, frame: Frame) -> None:
+        """Every captured frame goes to the live view (capture thread), with the camera's
+        tracked objects as of now, or its latest detections (``outputs.http.overlay``)."""
+        assert self.stage is not None and self.model is not None
+        camera = self.stage[frame.camera]
+        now = time.monotonic()
+        tracked = self.config.outputs.http.overlay == "tracked"
+        result = FrameResult(frame, camera.display_prediction(frame), self.model, 0.0, now,
+                             fps=self.metrics.camera_fps(frame.camera, now), inferred=False,
+                             live=True, objects=camera.tracked_boxes(frame) if tracked else None)
+        for sink in self._live_sinks:
+            sink.offer(result)
+
     def _dispatch_loop(self) -> None:
         assert self.supervisor is not None
         while not self.stop.is_set():
@@ -151,6 +204,9 @@ class Pipeline:
             frame = self.hub.take_nowait()
             if frame is None:
                 return None
+            if not self.switches.enabled(frame.camera):  # detection switched off
+                self.ordering.skipped(frame)
+                continue
             try:
                 infer = self.stage[frame.camera].should_infer(frame)
             except Exception:  # a bug in the event stage must not stop the pipeline
@@ -226,20 +282,30 @@ class Pipeline:
 
     # -- stop ----------------------------------------------------------------------------------
     def _shutdown(self) -> None:
+        """Stop within ``service.stop_timeout_s`` in all: a capture thread stuck in a camera
+        call (an open or a read waiting for a silent camera) is left behind after a short
+        wait, since no frame of it is needed any more; the rest of the budget goes to the
+        frames in flight and the sinks."""
         self.notifier.stopping()
         self.stop.set()
         self.hub.wake()
-        timeout = self.config.service.stop_timeout_s
+        budget = self.config.service.stop_timeout_s
+        deadline = time.monotonic() + budget
+        capture_deadline = time.monotonic() + min(1.0, 0.1 * budget)
         for producer in self.producers:
-            producer.join(timeout)
+            producer.join(max(0.0, capture_deadline - time.monotonic()))
+        stuck = [p.name for p in self.producers if p.is_alive()]
+        if stuck:
+            log.warning("camera(s) %s still in a capture call; not waiting for them",
+                        ", ".join(repr(name) for name in stuck))
         dropped = self.hub.discard_all()
         if self._dispatcher.is_alive():
-            self._dispatcher.join(timeout)
+            self._dispatcher.join(_left(deadline, 0.6))
         if self.supervisor is not None:
-            self.supervisor.stop(drain_timeout=timeout)
+            self.supervisor.stop(drain_timeout=_left(deadline, 0.5))
         self._close_events()
         for sink in self.sinks:
-            sink.stop(timeout)
+            sink.stop(_left(deadline, 0.8 / max(1, len(self.sinks))))
         self._record_peak_rss()
         self._log_summary(dropped)
         self.notifier.close()
@@ -273,13 +339,26 @@ class Pipeline:
                  time.monotonic() - self.metrics.started_mono)
 
 
+def _left(deadline: float, share: float) -> float:
+    """``share`` of the seconds left until ``deadline`` (at least a little)."""
+    return max(0.05, share * (deadline - time.monotonic()))
+
+
 def worker_spec(config: DaemonConfig, model_path: Path) -> WorkerSpec:
     """What the worker process is started with, from the ``model`` section."""
     model = config.model
     return WorkerSpec(str(model_path), model.num_threads, model.min_score,
                       logging.getLogger().getEffectiveLevel(), backend=model.backend,
                       optimized_cache=_optional_str(model.optimized_cache),
-                      spin_wait=model.spin_wait)
+                      spin_wait=model.spin_wait, remote=_remote_options(config))
+
+
+def _remote_options(config: DaemonConfig) -> RemoteOptions | None:
+    if config.model.backend != "remote":
+        return None
+    r = config.model.remote
+    return RemoteOptions(r.url, r.model_name, r.model_version, r.timeout_s, r.retries,
+                         r.backoff_s, r.token, r.fallback)
 
 
 def _optional_str(path: object) -> str | None:

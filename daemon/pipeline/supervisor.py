@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from d2common.errors import D2StreamError, ModelError
 from daemon.config.schema import WorkerSection
-from daemon.errors import D2StreamError, ModelError
-from daemon.pipeline.metrics import Metrics, peak_rss_kb
 from daemon.pipeline.shm_ring import ShmRing
 from daemon.pipeline.worker import WorkerSpec, unpack_prediction, worker_main
-from daemon.sources.base import Frame
+from daemon.structures.frame import Frame
+from daemon.structures.metrics import Metrics, peak_rss_kb
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +235,8 @@ class WorkerSupervisor:
             return True
         if self.next_frame is not None:
             self.submit_next(self.next_frame)
+        if len(msg) > 4 and msg[-1] is not None:
+            self.metrics.remote_stats(msg[-1])
         if msg[0] == "failed":
             log.warning("camera %r frame %d: inference failed: %s",
                         entry.frame.camera, entry.frame.seq, msg[2])

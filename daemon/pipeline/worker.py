@@ -4,8 +4,8 @@ Protocol on the duplex pipe (messages are small tuples; frames never cross it):
 
 - worker -> parent at start: ``("ready", pid, metadata: dict)`` or ``("error", kind, message)``;
 - parent -> worker: ``(token, segment name, shape)`` per frame, ``None`` to stop;
-- worker -> parent: ``("result", token, prediction: dict of arrays, inference seconds)`` or
-  ``("failed", token, message)``.
+- worker -> parent: ``("result", token, prediction: dict of arrays, inference seconds, stats)``
+  or ``("failed", token, message, stats)``; ``stats``: the remote backend's counters or None.
 
 Predictions travel as the fields of :class:`CompactPrediction` (boxes, scores, classes and the
 28x28 mask probabilities of the detections above ``min_score``), never as full-size masks.
@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from daemon.inference.backends.base import RemoteOptions
 from daemon.pipeline.shm_ring import attach, frame_view
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class WorkerSpec:
     backend: str = "auto"
     optimized_cache: str | None = None
     spin_wait: bool = True
+    remote: RemoteOptions | None = None
 
 
 def pack_prediction(prediction: Any, min_score: float) -> dict[str, Any]:
@@ -82,7 +84,7 @@ def _load(conn: Connection, spec: WorkerSpec) -> Any | None:
 
         predictor = Predictor(spec.model_path, num_threads=spec.num_threads,
                               backend=spec.backend, optimized_cache=spec.optimized_cache,
-                              spin_wait=spec.spin_wait)
+                              spin_wait=spec.spin_wait, remote=spec.remote)
     except Exception as exc:  # reported to the parent, which decides what to do
         conn.send(("error", type(exc).__name__, str(exc)))
         return None
@@ -122,8 +124,14 @@ def _infer(predictor: Any, segments: _Attachments, msg: tuple, min_score: float)
         del image
         packed = pack_prediction(prediction, min_score)
     except Exception as exc:  # one bad frame must not end the worker
-        return ("failed", token, f"{type(exc).__name__}: {exc}")
-    return ("result", token, packed, time.perf_counter() - start)
+        return ("failed", token, f"{type(exc).__name__}: {exc}", _backend_stats(predictor))
+    return ("result", token, packed, time.perf_counter() - start, _backend_stats(predictor))
+
+
+def _backend_stats(predictor: Any) -> dict[str, int] | None:
+    """The remote backend's counters (requests, retries, failures, fallbacks), else None."""
+    stats = getattr(predictor.backend, "stats", None)
+    return dict(stats) if isinstance(stats, dict) else None
 
 
 def worker_main(conn: Connection, spec: WorkerSpec) -> None:

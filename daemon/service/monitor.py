@@ -12,17 +12,18 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from daemon.pipeline.metrics import Metrics
 from daemon.service.notify import Notifier
+from daemon.structures.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 
 def status_line(snapshot: Mapping[str, Any]) -> str:
-    """``front 9.8 fps (2 dropped), back 5.0 fps (0 dropped); worker restarts 0``."""
+    """``front 9.8 fps (2 dropped); back 0.0 fps (0 dropped) DISCONNECTED, retrying; worker
+    restarts 0`` (a camera not delivering frames is retried until it does)."""
     parts = []
     for name, cam in snapshot["cameras"].items():
-        state = "" if cam["connected"] or cam["finished"] else " DISCONNECTED"
+        state = "" if cam["connected"] or cam["finished"] else " DISCONNECTED, retrying"
         parts.append(f"{name} {cam['fps']:.1f} fps ({cam['dropped']} dropped){state}")
     return "; ".join(parts) + f"; worker restarts {snapshot['worker']['restarts']}"
 

@@ -8,15 +8,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from daemon.config.schema import DaemonConfig
-from daemon.pipeline.metrics import Metrics
+from daemon.events.switches import DetectionSwitches
 from daemon.sinks.base import Sink
+from daemon.structures.metrics import Metrics
 
 __all__ = ["Sink", "build_sinks"]
 
 
-def build_sinks(config: DaemonConfig, metrics: Metrics,
-                request_stop: Callable[[], None]) -> list[Sink]:
-    """The enabled sinks of ``config.outputs`` (not started). Imports each only when enabled."""
+def build_sinks(config: DaemonConfig, metrics: Metrics, request_stop: Callable[[], None],
+                switches: DetectionSwitches | None = None) -> list[Sink]:
+    """The enabled sinks of ``config.outputs`` (not started). Imports each only when enabled.
+    ``switches``: detection on/off per camera, which MQTT commands may change."""
     out = config.outputs
     frames, events = out.frame_queue_size, out.event_queue_size
     cameras = [c.name for c in config.enabled_cameras()]
@@ -28,7 +30,8 @@ def build_sinks(config: DaemonConfig, metrics: Metrics,
     if out.mqtt.enabled:
         from daemon.sinks.mqtt import MqttSink  # noqa: PLC0415
 
-        sinks.append(MqttSink(out.mqtt, events, metrics))
+        sinks.append(MqttSink(out.mqtt, events, metrics, switches=switches,
+                              snapshots=out.snapshots))
     if out.snapshots.enabled:
         from daemon.sinks.snapshots import SnapshotSink  # noqa: PLC0415
 

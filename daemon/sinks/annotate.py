@@ -16,7 +16,7 @@ import numpy as np
 from daemon.config.schema import DrawSection
 from daemon.inference.instances import Instances
 from daemon.inference.masks import paste_masks
-from daemon.pipeline.results import FrameResult, ModelInfo
+from daemon.structures.results import FrameResult, ModelInfo
 from daemon.visualization import draw_instances
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -40,6 +40,16 @@ def display_instances(result: FrameResult, draw: DrawSection) -> Instances:
                      np.asarray(pred.classes)[keep], pred_masks=masks, pred_keypoints=keypoints)
 
 
+def tracked_instances(result: FrameResult) -> Instances:
+    """One box per tracked object of a live frame (``result.objects``), with its label (the
+    track's vote winner) and its latest score."""
+    objects = result.objects or []
+    shape = result.frame.display_image.shape[:2]
+    boxes = np.array([o.box for o in objects], np.float32).reshape(-1, 4)
+    return Instances(shape, boxes, np.array([o.score for o in objects], np.float32),
+                     np.array([o.class_id for o in objects], np.int64))
+
+
 def keypoint_pairs(model: ModelInfo) -> list[tuple[int, int]]:
     """The model's skeleton as index pairs."""
     index = {name: i for i, name in enumerate(model.keypoint_names)}
@@ -49,10 +59,13 @@ def keypoint_pairs(model: ModelInfo) -> list[tuple[int, int]]:
 
 def annotate(result: FrameResult, draw: DrawSection) -> np.ndarray:
     """A copy of the frame's display image with its detections (boxes, labels and, per ``draw``,
-    masks and keypoints) and a status line: ``(H, W, 3)`` uint8 BGR."""
+    masks and keypoints), or its tracked objects when ``result.objects`` is set, and a status
+    line: ``(H, W, 3)`` uint8 BGR."""
     frame = result.frame
-    out = draw_instances(frame.display_image, display_instances(result, draw),
-                         result.model.class_names, keypoint_pairs(result.model))
+    shown = display_instances(result, draw) if result.objects is None \
+        else tracked_instances(result)
+    out = draw_instances(frame.display_image, shown, result.model.class_names,
+                         keypoint_pairs(result.model), suppress_iou=draw.suppress_iou)
     if draw.fps:
         _status_line(out, f"{frame.camera}  {result.fps:.1f} fps  #{frame.seq}  "
                      + time.strftime("%H:%M:%S", time.localtime(frame.t_wall)))

@@ -14,9 +14,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from daemon.errors import D2StreamError
-from daemon.pipeline.metrics import Metrics
-from daemon.pipeline.results import FrameResult
+from d2common.errors import D2StreamError
+from daemon.structures.metrics import Metrics
+from daemon.structures.results import FrameResult, ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,11 @@ class Sink(ABC):
 
     def idle(self) -> None:
         """Called in the sink thread when nothing arrived for ``idle_interval`` seconds."""
+        return None
+
+    def model_loaded(self, model: ModelInfo, counts: dict[str, dict[str, int]]) -> None:
+        """Called once the model is loaded, before any result (the pipeline's thread):
+        ``counts`` are every camera's object counts, each tracked label listed (at 0)."""
         return None
 
     def close(self) -> None:
@@ -164,7 +169,10 @@ class EventsOnly:
     camera: str
     events: list[Any]
     counts: dict[str, int] | None = None
+    snapshots: tuple[Any, ...] = ()
 
     @classmethod
-    def of(cls, result: FrameResult) -> EventsOnly:
-        return cls(result.camera, list(result.events), getattr(result, "counts", None))
+    def of(cls, result: FrameResult, snapshots: bool = False) -> EventsOnly:
+        """``snapshots``: keep the snapshot jobs too (their best frames)."""
+        return cls(result.camera, list(result.events), getattr(result, "counts", None),
+                   tuple(result.snapshots) if snapshots else ())

@@ -14,10 +14,10 @@ from collections import deque
 
 from daemon.config.errors import ConfigError
 from daemon.config.schema import EventLogOutput
-from daemon.pipeline.metrics import Metrics
-from daemon.pipeline.results import FrameResult
 from daemon.sinks.base import EventsOnly, Sink
 from daemon.sinks.jsonl import JsonlWriter
+from daemon.structures.metrics import Metrics
+from daemon.structures.results import FrameResult
 
 log = logging.getLogger(__name__)
 

@@ -29,13 +29,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from daemon.config.schema import DrawSection, HttpOutput
-from daemon.pipeline import prometheus
-from daemon.pipeline.metrics import Metrics
-from daemon.pipeline.results import FrameResult
+from daemon.sinks import prometheus
 from daemon.sinks.annotate import annotate, encode_jpeg
 from daemon.sinks.base import OutputError, Sink
 from daemon.sinks.http_guard import BoundedHTTPServer, Credentials, RejectionLog
 from daemon.sinks.http_page import index_html
+from daemon.structures.metrics import Metrics
+from daemon.structures.results import FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,9 @@ class HttpSink(Sink):
     """The live-view HTTP server; ``handle`` keeps each camera's latest frame."""
 
     name = "http"
+    #: fed by the pipeline with every captured frame (``FrameResult.live``), at the camera's
+    #: rate, not only with the frames the model saw
+    live = True
 
     def __init__(self, config: HttpOutput, draw: DrawSection, cameras: list[str],
                  queue_size: int, metrics: Metrics) -> None:
@@ -95,6 +98,9 @@ class HttpSink(Sink):
         self._serve_thread.start()
         log.info("live view on http://%s:%d/%s", self.config.host, self.port,
                  " (credentials required)" if self.credentials.required else "")
+
+    def wants(self, result: FrameResult) -> bool:
+        return result.live
 
     def handle(self, result: FrameResult) -> None:
         with self.feed_cond:

@@ -232,6 +232,7 @@ class Outbox:
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             self._writer.close_quietly()
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # made again if it vanished
             lines = [json.dumps({"op": "ack", "id": k}, separators=(",", ":"))
                      for k in self._acked]
             lines += [m.record() for m, _ in self._pending.values()]

@@ -19,10 +19,10 @@ import cv2
 
 from daemon.config.errors import ConfigError
 from daemon.config.schema import DrawSection, PreviewOutput
-from daemon.pipeline.metrics import Metrics
-from daemon.pipeline.results import FrameResult
 from daemon.sinks.annotate import annotate
 from daemon.sinks.base import Sink
+from daemon.structures.metrics import Metrics
+from daemon.structures.results import FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class PreviewSink(Sink):
             raise ConfigError(
                 f"OpenCV {cv2.__version__} at {os.path.dirname(cv2.__file__)} has no GUI "
                 "(opencv-python-headless); install one with pip install 'd2stream[preview]' "
-                "(see README: Preview window) or disable the preview",
+                "(see docs/daemon.md: Preview window) or disable the preview",
                 key="outputs.preview.enabled")
         if sys.platform.startswith("linux") and not (
             os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")

@@ -19,12 +19,12 @@ import numpy as np
 
 from daemon.config.errors import ConfigError
 from daemon.config.schema import DrawSection, SnapshotOutput
-from daemon.events.lifecycle import SnapshotJob
-from daemon.pipeline.metrics import Metrics
-from daemon.pipeline.results import FrameResult
 from daemon.sinks.annotate import encode_jpeg
 from daemon.sinks.base import Sink
 from daemon.sinks.retention import Retention, prune
+from daemon.structures.metrics import Metrics
+from daemon.structures.results import FrameResult
+from daemon.structures.snapshot import SnapshotJob
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,17 @@
-"""Capture side of the pipeline: camera sources and the producer threads that read them."""
+"""Capture side of the pipeline: camera sources (a producer thread in
+:mod:`daemon.pipeline.producer` reads each)."""
 
 from __future__ import annotations
 
-from daemon.config.schema import CameraSection, FolderSource, OpenCVSource, PiCameraSource
-from daemon.sources.base import Captured, Frame, FrameSource, SourceError
+from daemon.config.schema import (
+    CameraSection,
+    FolderSourceConfig,
+    OpenCVSourceConfig,
+    PiCameraSourceConfig,
+)
+from daemon.sources.base import FrameSource, SourceError
 
-__all__ = ["Captured", "Frame", "FrameSource", "SourceError", "create_source"]
+__all__ = ["FrameSource", "SourceError", "create_source"]
 
 
 def create_source(
@@ -19,16 +25,16 @@ def create_source(
             its model stream from it.
     """
     spec = camera.source
-    if isinstance(spec, OpenCVSource):
-        from daemon.sources.opencv_capture import OpenCVCaptureSource  # noqa: PLC0415
+    if isinstance(spec, OpenCVSourceConfig):
+        from daemon.sources.opencv_capture import OpenCVSource  # noqa: PLC0415
 
-        return OpenCVCaptureSource(camera.name, spec)
-    if isinstance(spec, FolderSource):
-        from daemon.sources.folder import FolderSource as FolderFrameSource  # noqa: PLC0415
+        return OpenCVSource(camera.name, spec)
+    if isinstance(spec, FolderSourceConfig):
+        from daemon.sources.folder import FolderSource  # noqa: PLC0415
 
-        return FolderFrameSource(camera.name, spec, max_pixels=camera.max_pixels)
-    if isinstance(spec, PiCameraSource):
-        from daemon.sources.picamera import PiCamera2Source  # noqa: PLC0415
+        return FolderSource(camera.name, spec, max_pixels=camera.max_pixels)
+    if isinstance(spec, PiCameraSourceConfig):
+        from daemon.sources.picamera import PiCameraSource  # noqa: PLC0415
 
-        return PiCamera2Source(camera.name, spec, model_min_max)
+        return PiCameraSource(camera.name, spec, model_min_max)
     raise TypeError(f"unknown source config {type(spec).__name__}")

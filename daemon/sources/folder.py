@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from daemon.config.schema import FolderSource as FolderSourceConfig
-from daemon.errors import InputImageError
-from daemon.inference.image_io import read_image_bgr
-from daemon.sources.base import Captured, FrameSource, SourceError
+from d2common.errors import InputImageError
+from d2common.image_io import read_image_bgr
+from daemon.config.schema import FolderSourceConfig
+from daemon.sources.base import FrameSource, SourceError
 from daemon.sources.frames import DEFAULT_MAX_PIXELS, FrameRejected
+from daemon.structures.frame import Captured
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from daemon.errors import D2StreamError
+from d2common.errors import D2StreamError
 
 #: 8K UHD (7680 x 4320): the default ``cameras[].max_pixels``.
 DEFAULT_MAX_PIXELS = 7680 * 4320

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 
-from daemon.config.schema import OpenCVSource as OpenCVSourceConfig
-from daemon.sources.base import Captured, FrameSource, SourceError
+from daemon.config.schema import OpenCVSourceConfig
+from daemon.sources.base import FrameSource, SourceError
+from daemon.structures.frame import Captured
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +23,31 @@ _BACKENDS = {
     "gstreamer": cv2.CAP_GSTREAMER,
 }
 _DEFAULT_FILE_FPS = 25.0
+_DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443, "rtmp": 1935,
+                  "rtmps": 443, "tcp": None}
+PROBE_TIMEOUT_S = 1.0
+
+
+def stream_address(url: str) -> tuple[str, int] | None:
+    """``(host, port)`` a network stream URL connects to over TCP, or ``None`` when that cannot
+    be told (UDP, unknown schemes, no host)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    if not parts.hostname or not port:
+        return None
+    return parts.hostname, int(port)
+
+
+def tcp_reachable(address: tuple[str, int], timeout: float) -> bool:
+    """Whether a TCP connection to ``address`` is accepted within ``timeout`` seconds."""
+    try:
+        with socket.create_connection(address, timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:
@@ -32,7 +61,7 @@ def to_bgr(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-class OpenCVCaptureSource(FrameSource):
+class OpenCVSource(FrameSource):
     """A ``cv2.VideoCapture`` opened on a device index, ``/dev/videoN``, a URL or a file.
 
     Files are finite (``read`` returns ``None`` at the end) unless ``loop`` is set; with
@@ -71,6 +100,18 @@ class OpenCVCaptureSource(FrameSource):
             else:
                 self._media_fps = fps
         log.debug("camera %r: opened %s", self.name, self.describe())
+
+    def probe(self) -> bool:
+        """Streams: the camera accepts a TCP connection; devices and files: the path exists.
+        Far cheaper than opening a ``VideoCapture`` on a camera that is away."""
+        url = self.config.url
+        if self.kind == "stream":
+            address = stream_address(str(url))
+            timeout = min(PROBE_TIMEOUT_S, self.config.open_timeout_s)
+            return address is None or tcp_reachable(address, timeout)
+        if self.kind == "device":
+            return os.path.exists(f"/dev/video{url}" if isinstance(url, int) else url)
+        return os.path.exists(str(url))
 
     def _create_capture(self) -> cv2.VideoCapture:
         api = _BACKENDS[self.config.backend]

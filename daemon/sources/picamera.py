@@ -14,8 +14,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from daemon.config.schema import PiCameraSource as PiCameraConfig
-from daemon.sources.base import Captured, FrameSource, SourceError
+from daemon.config.schema import PiCameraSourceConfig
+from daemon.sources.base import FrameSource, SourceError
+from daemon.structures.frame import Captured
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +45,13 @@ def yuv420_to_bgr(array: np.ndarray, width: int) -> np.ndarray:
     return np.ascontiguousarray(bgr[:, :width])
 
 
-class PiCamera2Source(FrameSource):
+class PiCameraSource(FrameSource):
     """A picamera2 camera with a ``main`` display stream and a ``lores`` model stream."""
 
     def __init__(
         self,
         name: str,
-        config: PiCameraConfig,
+        config: PiCameraSourceConfig,
         model_min_max: tuple[int, int] | None = None,
     ) -> None:
         self.name = name

@@ -5,12 +5,19 @@ Each :meth:`Tracker.update` takes one frame's detections, split into *high* ones
 the label's ``min_score``) and *low* ones (above the model's floor only):
 
 1. every track's box is predicted to the frame's time;
-2. high detections are matched to tracks of the same class (maximum IoU, at least
-   ``iou_threshold``);
+2. high detections are matched to tracks whatever their labels (maximum IoU of the predicted
+   box, or of the last measured one when the prediction ran away, at least ``iou_threshold``):
+   one physical object is one track even when the model's label flips; *confirmed* tracks
+   (matched ``CONFIRM_HITS`` times) are served first, so a young duplicate never steals an
+   established object's detection;
 3. low detections are matched to the tracks still unmatched (at least ``low_iou_threshold``):
    a dip in confidence (occlusion, blur) keeps the track alive but never starts a new one;
-4. unmatched high detections start new tracks with new ids (1, 2, ... per tracker).
+4. unmatched high detections start new tracks with new ids (1, 2, ... per tracker), except
+   those overlapping a track (or a detection starting one) by ``new_track_iou`` or more: the
+   model often reports one object two or three times under different labels.
 
+Each track keeps score-weighted label votes over its life (:meth:`Track.vote`): its label
+(``class_id``) is the current winner, changed only when another label's votes exceed it.
 Tracks that are not matched keep their last state; :meth:`Tracker.expire` removes tracks not
 seen for a while (the caller decides how long). The Kalman filters of all tracks live in one
 :class:`KalmanBank` (row ``i`` is the ``i``-th live track), so a frame costs a few array
@@ -20,13 +27,15 @@ operations however many objects there are.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from daemon.tracking.assignment import match_by_iou
 from daemon.tracking.geometry import iou_matrix
-from daemon.tracking.kalman import KalmanBank
+from daemon.tracking.kalman import KalmanBank, states_to_boxes
+
+CONFIRM_HITS = 3  # a track matched this often is matched before younger (tentative) ones
 
 
 @dataclass
@@ -56,7 +65,8 @@ class Detections:
 @dataclass
 class Track:
     """One tracked object. ``box`` is the last *measured* box (not the filtered one); its
-    filter is a row of the tracker's :class:`KalmanBank`."""
+    filter is a row of the tracker's :class:`KalmanBank`. ``class_id`` is the label with the
+    most votes (sum of the scores of the detections of that label matched to the track)."""
 
     track_id: int
     class_id: int
@@ -65,12 +75,25 @@ class Track:
     first_seen: float
     last_seen: float
     hits: int = 1
+    votes: dict[int, float] = field(default_factory=dict)
 
-    def observe(self, box: np.ndarray, score: float, t: float) -> None:
+    def __post_init__(self) -> None:
+        if not self.votes:
+            self.votes = {self.class_id: self.score}
+
+    def observe(self, box: np.ndarray, score: float, t: float, class_id: int) -> None:
         self.box = np.asarray(box, np.float64).copy()
         self.score = float(score)
         self.last_seen = t
         self.hits += 1
+        self.vote(class_id, score)
+
+    def vote(self, class_id: int, score: float) -> None:
+        """Add ``score`` to ``class_id``'s votes; the label changes only when another one's
+        votes exceed the current winner's (a tie keeps it)."""
+        self.votes[class_id] = self.votes.get(class_id, 0.0) + float(score)
+        if self.votes[class_id] > self.votes.get(self.class_id, 0.0):
+            self.class_id = class_id
 
 
 @dataclass
@@ -86,9 +109,11 @@ class TrackerUpdate:
 class Tracker:
     """The tracks of one camera."""
 
-    def __init__(self, iou_threshold: float = 0.3, low_iou_threshold: float = 0.5) -> None:
+    def __init__(self, iou_threshold: float = 0.3, low_iou_threshold: float = 0.5,
+                 new_track_iou: float = 0.0) -> None:
         self.iou_threshold = iou_threshold
         self.low_iou_threshold = low_iou_threshold
+        self.new_track_iou = new_track_iou
         self.tracks: dict[int, Track] = {}
         self._ids = itertools.count(1)
         self._rows: list[Track] = []       # row i of the bank is self._rows[i]
@@ -102,19 +127,26 @@ class Tracker:
         high = np.flatnonzero(detections.high)
         low = np.flatnonzero(~detections.high)
         everyone = np.arange(len(tracks))
-        classes = np.array([tr.class_id for tr in tracks], np.int64)
-        pairs = self._match(classes, predicted, detections, everyone, high, self.iou_threshold)
+        confirmed = np.array([tr.hits >= CONFIRM_HITS for tr in tracks], bool)
+        last = np.array([tr.box for tr in tracks], np.float64).reshape(-1, 4)
+        pairs = self._match(predicted, detections, everyone[confirmed], high,
+                            self.iou_threshold, last)
+        free = np.setdiff1d(high, [di for _, di in pairs])
+        pairs += self._match(predicted, detections, everyone[~confirmed], free,
+                             self.iou_threshold, last)
         rest = np.setdiff1d(everyone, [ti for ti, _ in pairs])
-        pairs += self._match(classes, predicted, detections, rest, low, self.low_iou_threshold)
+        pairs += self._match(predicted, detections, rest, low, self.low_iou_threshold, last)
         if pairs:
             rows, dets = (np.array(v, np.int64) for v in zip(*pairs, strict=True))
             self._bank.update(rows, detections.boxes[dets])
         matched = []
         for ti, di in pairs:
-            tracks[ti].observe(detections.boxes[di], float(detections.scores[di]), t)
+            tracks[ti].observe(detections.boxes[di], float(detections.scores[di]), t,
+                               int(detections.classes[di]))
             matched.append((tracks[ti], di))
         used = {di for _, di in pairs}
-        fresh = [int(di) for di in high if int(di) not in used]
+        fresh = self._fresh([int(di) for di in high if int(di) not in used], detections,
+                            len(tracks))
         created = [(self._create(detections, di, t), di) for di in fresh]
         if fresh:
             self._bank.add(detections.boxes[fresh])
@@ -122,6 +154,21 @@ class Tracker:
         matched_ids = {tracks[ti].track_id for ti, _ in pairs}
         missed = [tr for tr in tracks if tr.track_id not in matched_ids]
         return TrackerUpdate(matched, created, missed)
+
+    def _fresh(self, candidates: list[int], detections: Detections, n_tracks: int) -> list[int]:
+        """The unmatched high detections that start tracks: not those overlapping a track's
+        filtered box by ``new_track_iou`` or more (the same object reported twice, often under
+        another label), nor each other (the higher score goes first)."""
+        if not candidates or self.new_track_iou <= 0:
+            return candidates
+        existing = self._bank.boxes()[:n_tracks]
+        fresh: list[int] = []
+        for di in sorted(candidates, key=lambda d: -float(detections.scores[d])):
+            others = np.concatenate([existing, detections.boxes[fresh]])
+            if not len(others) or iou_matrix(detections.boxes[[di]], others).max() \
+                    < self.new_track_iou:
+                fresh.append(di)
+        return sorted(fresh)
 
     def _predict(self, t: float) -> np.ndarray:
         """``(N, 4)`` every track's box predicted for time ``t`` (a filter is never stepped
@@ -133,16 +180,17 @@ class Tracker:
         return self._bank.boxes()
 
     @staticmethod
-    def _match(classes: np.ndarray, predicted: np.ndarray, dets: Detections,
-               track_idx: np.ndarray, det_idx: np.ndarray,
-               threshold: float) -> list[tuple[int, int]]:
-        """Matches ``(track index, detection index)`` between the given subsets: same class,
-        IoU of the predicted box at least ``threshold``."""
+    def _match(predicted: np.ndarray, dets: Detections, track_idx: np.ndarray,
+               det_idx: np.ndarray, threshold: float,
+               last: np.ndarray | None = None) -> list[tuple[int, int]]:
+        """Matches ``(track index, detection index)`` between the given subsets: IoU of the
+        predicted box (or of the last measured one, ``last``) at least ``threshold``, whatever
+        the labels."""
         if track_idx.size == 0 or det_idx.size == 0:
             return []
         ious = iou_matrix(predicted[track_idx], dets.boxes[det_idx])
-        same = classes[track_idx][:, None] == np.asarray(dets.classes)[det_idx][None, :]
-        ious = np.where(same, ious, 0.0)
+        if last is not None:  # a prediction run away (a bounce, a stop) must not lose it
+            ious = np.maximum(ious, iou_matrix(last[track_idx], dets.boxes[det_idx]))
         return [(int(track_idx[r]), int(det_idx[c])) for r, c in match_by_iou(ious, threshold)]
 
     def _create(self, dets: Detections, index: int, t: float) -> Track:
@@ -152,6 +200,15 @@ class Tracker:
         self.tracks[track.track_id] = track
         self._rows.append(track)
         return track
+
+    def predicted_boxes(self, t: float) -> list[tuple[Track, np.ndarray]]:
+        """Every track with its filtered box predicted for time ``t`` (``(4,)``), without
+        advancing the filters (the live view draws them between inferences)."""
+        if not self._rows:
+            return []
+        dt = np.maximum(t - self._stepped, 0.0)[:, None]
+        states = self._bank.pos + self._bank.vel * dt
+        return list(zip(self._rows, states_to_boxes(states), strict=True))
 
     def expire(self, t: float, max_age: float) -> list[Track]:
         """Remove and return the tracks last seen ``max_age`` seconds or more before ``t``."""

@@ -9,6 +9,7 @@ import numpy as np
 
 from daemon.inference.instances import Instances
 from daemon.inference.panoptic import PanopticResult
+from daemon.visualization.layout import DISPLAY_SUPPRESS_IOU, one_per_object, place_labels
 
 # A fixed, distinguishable palette (BGR), indexed by class id.
 _PALETTE = np.array(
@@ -30,23 +31,57 @@ def draw_instances(
     instances: Instances,
     class_names: Sequence[str] = (),
     keypoint_connections: Sequence[tuple[int, int]] = (),
-    mask_alpha: float = 0.45,
+    mask_alpha: float = 0.3,
+    suppress_iou: float | None = DISPLAY_SUPPRESS_IOU,
 ) -> np.ndarray:
-    """A copy of ``image_bgr`` with every instance drawn; masks blended, labels readable."""
+    """A copy of ``image_bgr`` with the instances drawn: one per object (a detection whose box
+    overlaps a better one's by more than ``suppress_iou`` is left out, whatever its class;
+    ``None``: all), masks blended at ``mask_alpha``, labels placed so they do not cover each
+    other."""
     out = image_bgr.copy()
+    instances = instances[one_per_object(instances.pred_boxes, instances.scores, suppress_iou)]
     if instances.pred_masks is not None:
         _blend_masks(out, instances.pred_masks, instances.pred_classes, mask_alpha)
     thickness = max(1, round(min(out.shape[:2]) / 300))
     for i in range(len(instances)):
-        cls = int(instances.pred_classes[i])
-        color = color_for(cls)
+        color = color_for(int(instances.pred_classes[i]))
         x0, y0, x1, y1 = (int(round(v)) for v in instances.pred_boxes[i])
         cv2.rectangle(out, (x0, y0), (x1, y1), color, thickness, cv2.LINE_AA)
-        name = class_names[cls] if cls < len(class_names) else str(cls)
-        _label(out, f"{name} {instances.scores[i]:.0%}", (x0, y0), color)
         if instances.pred_keypoints is not None:
             _keypoints(out, instances.pred_keypoints[i], keypoint_connections, color, thickness)
+    texts = [f"{_name(class_names, int(c))} {s:.0%}"
+             for c, s in zip(instances.pred_classes, instances.scores)]
+    scale = _label_scale(out)
+    rects = place_labels(instances.pred_boxes, [_label_size(t, scale) for t in texts],
+                         out.shape[:2])
+    for text, rect, cls in zip(texts, rects, instances.pred_classes):
+        _label_at(out, text, rect, color_for(int(cls)), scale)
     return out
+
+
+def _name(class_names: Sequence[str], cls: int) -> str:
+    return class_names[cls] if cls < len(class_names) else str(cls)
+
+
+def _label_scale(out: np.ndarray) -> float:
+    return max(0.4, min(out.shape[:2]) / 1000)
+
+
+def _label_size(text: str, scale: float) -> tuple[int, int]:
+    """``(w, h)`` of a label's filled rectangle."""
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    return tw + 2, th + base + 2
+
+
+def _label_at(out: np.ndarray, text: str, rect: tuple[int, int, int, int],
+              color: tuple[int, int, int], scale: float) -> None:
+    x0, y0, x1, y1 = rect
+    _, base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.rectangle(out, (x0, y0), (x1, y1), color, -1)
+    luminance = 0.114 * color[0] + 0.587 * color[1] + 0.299 * color[2]
+    text_color = (0, 0, 0) if luminance > 140 else (255, 255, 255)
+    cv2.putText(out, text, (x0 + 1, y1 - base - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, text_color,
+                1, cv2.LINE_AA)
 
 
 def _blend_masks(out: np.ndarray, masks: np.ndarray, classes: np.ndarray, alpha: float) -> None:
@@ -63,14 +98,11 @@ def _blend_masks(out: np.ndarray, masks: np.ndarray, classes: np.ndarray, alpha:
 
 def _label(out: np.ndarray, text: str, origin: tuple[int, int],
            color: tuple[int, int, int]) -> None:
-    scale = max(0.4, min(out.shape[:2]) / 1000)
-    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-    x, y = origin[0], max(origin[1], th + base + 2)
-    cv2.rectangle(out, (x, y - th - base - 2), (x + tw + 2, y), color, -1)
-    luminance = 0.114 * color[0] + 0.587 * color[1] + 0.299 * color[2]
-    text_color = (0, 0, 0) if luminance > 140 else (255, 255, 255)
-    cv2.putText(out, text, (x + 1, y - base - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, text_color, 1,
-                cv2.LINE_AA)
+    """A label whose bottom-left corner is ``origin`` (kept inside the image's top)."""
+    scale = _label_scale(out)
+    w, h = _label_size(text, scale)
+    x, y = origin[0], max(origin[1], h)
+    _label_at(out, text, (x, y - h, x + w, y), color, scale)
 
 
 def _keypoints(out: np.ndarray, kps: np.ndarray, connections: Sequence[tuple[int, int]],

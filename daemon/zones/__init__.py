@@ -1,8 +1,9 @@
-"""Zones: named polygons of a camera's image; events report the zones an object entered."""
+"""Zones: named polygons of a camera's image; events report the zones an object entered.
 
-from daemon.zones.polygon import PolygonError, points_in_polygon, to_pixels, validate_polygon
+The polygon geometry (validation, point-in-polygon) is in :mod:`daemon.structures.polygon`,
+which the config schema also uses; :class:`~daemon.zones.zoneset.ZoneSet` is here.
+"""
 
-__all__ = ["PolygonError", "points_in_polygon", "to_pixels", "validate_polygon"]
+from daemon.zones.zoneset import ZoneSet
 
-# ZoneSet (daemon.zones.zoneset) imports the config schema, which imports this package's
-# polygon module: import it from its module to keep that cycle out of package import.
+__all__ = ["ZoneSet"]

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from daemon.config.events_schema import ZoneSection
-from daemon.zones.polygon import is_fractional, points_in_polygon, to_pixels
+from daemon.structures.polygon import is_fractional, points_in_polygon, to_pixels
 
 log = logging.getLogger(__name__)
 

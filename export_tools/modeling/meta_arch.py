@@ -1,38 +1,42 @@
-"""Meta-architectures: the whole graph from the image input to the detection outputs."""
+"""Meta-architectures: the whole graph from the image input to the detection outputs.
+
+Importing this module imports (and so registers) every builder of
+:mod:`export_tools.modeling.registry`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from onnx import TensorProto
 
+from export_tools.config import Config
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.backbone import Feature, build_backbone
 from export_tools.modeling.backbone.build import size_divisibility
+from export_tools.modeling.checks import NORMS, Problem, one_of
 from export_tools.modeling.poolers import PoolerSpec, build_pooler
-from export_tools.modeling.proposal_generator.rpn import RPNConfig, build_rpn
-from export_tools.modeling.retinanet import build_retinanet
-from export_tools.modeling.roi_heads.cascade import build_cascade_box_path
-from export_tools.modeling.roi_heads.fast_rcnn import Detections
-from export_tools.modeling.roi_heads.keypoint_head import KeypointHeadSpec, build_keypoint_head
-from export_tools.modeling.roi_heads.mask_head import MaskHeadSpec, build_mask_head
-from export_tools.modeling.roi_heads.standard import (
-    BoxPathSpec,
-    build_res5_box_path,
-    build_standard_box_path,
-    res5_transform,
+from export_tools.modeling.proposal_generator.rpn import build_rpn_proposals  # noqa: F401 (registers)
+from export_tools.modeling.registry import (
+    META_ARCHS,
+    PROPOSAL_GENERATORS,
+    ROI_HEADS,
+    ROI_KEYPOINT_HEADS,
+    ROI_MASK_HEADS,
+    SEM_SEG_HEADS,
 )
-from export_tools.modeling.semantic_seg import SemSegSpec, build_sem_seg_head
+from export_tools.modeling.retinanet import build_retinanet
+from export_tools.modeling.roi_heads.cascade import build_cascade_box_path  # noqa: F401 (registers)
+from export_tools.modeling.roi_heads.fast_rcnn import Detections
+from export_tools.modeling.roi_heads.keypoint_head import KeypointHeadSpec
+from export_tools.modeling.roi_heads.mask_head import MaskHeadSpec
+from export_tools.modeling.roi_heads.standard import BoxPathSpec, res5_transform
+from export_tools.modeling.semantic_seg import SemSegSpec
 from export_tools.modeling.weights import WeightStore
 
 IMAGE_INPUT = "image"
-META_ARCHITECTURES = ("GeneralizedRCNN", "RetinaNet", "PanopticFPN")
-BOX_PATHS = {
-    "StandardROIHeads": build_standard_box_path,
-    "Res5ROIHeads": build_res5_box_path,
-    "CascadeROIHeads": build_cascade_box_path,
-}
 
 
 @dataclass
@@ -43,7 +47,7 @@ class GraphOutputs:
     extra: dict[str, tuple[Tensor, int, list]] = field(default_factory=dict)
 
 
-def preprocess(g: GraphBuilder, image: Tensor, cfg) -> tuple[Tensor, Tensor]:
+def preprocess(g: GraphBuilder, image: Tensor, cfg: Config) -> tuple[Tensor, Tensor]:
     """Normalise and zero-pad to the size divisibility; returns (padded image, float (H, W))."""
     with g.scope("preprocess"):
         mean = np.asarray(cfg.MODEL.PIXEL_MEAN, np.float32).reshape(1, -1, 1, 1)
@@ -63,39 +67,60 @@ def preprocess(g: GraphBuilder, image: Tensor, cfg) -> tuple[Tensor, Tensor]:
         return x, image_hw
 
 
+def _rcnn_problems(cfg: Config) -> Iterator[Problem]:
+    yield from PROPOSAL_GENERATORS.problems(cfg)
+    yield from ROI_HEADS.problems(cfg)
+
+
+@META_ARCHS.register("GeneralizedRCNN", check=_rcnn_problems)
 def build_generalized_rcnn(g: GraphBuilder, w: WeightStore, features: dict[str, Feature],
-                           image_hw: Tensor, cfg) -> GraphOutputs:
-    proposals = build_rpn(g, w, features, image_hw, RPNConfig.from_config(cfg))
-    heads = cfg.MODEL.ROI_HEADS.NAME
-    if heads not in BOX_PATHS:
-        raise NotImplementedError(f"MODEL.ROI_HEADS.NAME={heads} is not supported yet")
-    dets = BOX_PATHS[heads](g, w, features, proposals, image_hw, cfg)
+                           image_hw: Tensor, cfg: Config) -> GraphOutputs:
+    proposals = PROPOSAL_GENERATORS.lookup(cfg).build(g, w, features, image_hw, cfg)
+    dets = ROI_HEADS.lookup(cfg).build(g, w, features, proposals, image_hw, cfg)
     outputs = GraphOutputs(dets)
     if cfg.MODEL.MASK_ON:
         probs = _mask_path(g, w, features, dets, cfg)
         outputs.extra["mask_probs"] = (probs, TensorProto.FLOAT, ["detections", "M", "M"])
     if cfg.MODEL.KEYPOINT_ON:
-        heatmaps = build_keypoint_head(g, w, features, dets.boxes,
-                                       KeypointHeadSpec.from_config(cfg))
+        heatmaps = ROI_KEYPOINT_HEADS.lookup(cfg).build(g, w, features, dets.boxes,
+                                                        KeypointHeadSpec.from_config(cfg))
         outputs.extra["keypoint_heatmaps"] = (heatmaps, TensorProto.FLOAT,
                                               ["detections", "keypoints", "S", "S"])
     return outputs
 
 
+def _retinanet_problems(cfg: Config) -> Iterator[Problem]:
+    yield from one_of(cfg, "MODEL.RETINANET.NORM", NORMS)
+
+
+@META_ARCHS.register("RetinaNet", check=_retinanet_problems)
+def build_retinanet_arch(g: GraphBuilder, w: WeightStore, features: dict[str, Feature],
+                         image_hw: Tensor, cfg: Config) -> GraphOutputs:
+    """RetinaNet's dense detector on the backbone's features."""
+    return GraphOutputs(build_retinanet(g, w, features, cfg))
+
+
+def _panoptic_problems(cfg: Config) -> Iterator[Problem]:
+    yield from _rcnn_problems(cfg)
+    yield from SEM_SEG_HEADS.problems(cfg)
+
+
+@META_ARCHS.register("PanopticFPN", check=_panoptic_problems)
 def build_panoptic_fpn(g: GraphBuilder, w: WeightStore, features: dict[str, Feature],
-                       image_hw: Tensor, cfg) -> GraphOutputs:
+                       image_hw: Tensor, cfg: Config) -> GraphOutputs:
     """Generalized R-CNN plus the semantic head's logits ``sem_seg`` at its common stride."""
     outputs = build_generalized_rcnn(g, w, features, image_hw, cfg)
-    logits = build_sem_seg_head(g, w, features, SemSegSpec.from_config(cfg))
+    logits = SEM_SEG_HEADS.lookup(cfg).build(g, w, features, SemSegSpec.from_config(cfg))
     outputs.extra["sem_seg"] = (logits, TensorProto.FLOAT, [1, "classes", "h", "w"])
     return outputs
 
 
 def _mask_path(g: GraphBuilder, w: WeightStore, features: dict[str, Feature], dets: Detections,
-               cfg) -> Tensor:
+               cfg: Config) -> Tensor:
     """Mask probabilities ``(D, M, M)`` for the final detections."""
     spec = MaskHeadSpec.from_config(cfg)
-    if cfg.MODEL.ROI_HEADS.NAME == "Res5ROIHeads":
+    build_mask_head = ROI_MASK_HEADS.lookup(cfg).build
+    if ROI_HEADS.lookup(cfg).attrs.get("res5"):
         box_pooler = BoxPathSpec.from_config(cfg).pooler
         with g.scope("mask_res5"):
             x = res5_transform(g, w, features, dets.boxes, box_pooler, cfg)
@@ -109,22 +134,16 @@ def _mask_path(g: GraphBuilder, w: WeightStore, features: dict[str, Feature], de
     return build_mask_head(g, w, pooled, feats[0].channels, dets.classes, spec)
 
 
-def build_model_graph(cfg, w: WeightStore, name: str) -> tuple[GraphBuilder, GraphOutputs]:
+def build_model_graph(cfg: Config, w: WeightStore,
+                      name: str) -> tuple[GraphBuilder, GraphOutputs]:
     """The complete graph for ``cfg`` with input ``image`` ``(1, 3, H, W)`` float32."""
+    build_arch = META_ARCHS.lookup(cfg).build
     g = GraphBuilder(name)
     image = g.add_input(IMAGE_INPUT, TensorProto.FLOAT, [1, len(cfg.MODEL.PIXEL_MEAN),
                                                         "height", "width"])
     x, image_hw = preprocess(g, image, cfg)
     features = build_backbone(g, w, x, cfg)
-    arch = cfg.MODEL.META_ARCHITECTURE
-    if arch == "RetinaNet":
-        outputs = GraphOutputs(build_retinanet(g, w, features, cfg))
-    elif arch == "GeneralizedRCNN":
-        outputs = build_generalized_rcnn(g, w, features, image_hw, cfg)
-    elif arch == "PanopticFPN":
-        outputs = build_panoptic_fpn(g, w, features, image_hw, cfg)
-    else:
-        raise NotImplementedError(f"MODEL.META_ARCHITECTURE={arch} is not supported yet")
+    outputs = build_arch(g, w, features, image_hw, cfg)
     dets = outputs.detections
     g.add_output(dets.boxes, "boxes", TensorProto.FLOAT, ["detections", 4])
     g.add_output(dets.scores, "scores", TensorProto.FLOAT, ["detections"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from export_tools.config import Config
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.anchors import broadcast_params, cell_anchors, grid_anchors_hw
 from export_tools.modeling.backbone import Feature
@@ -29,7 +30,7 @@ class RetinaNetSpec:
     max_detections: int
 
     @classmethod
-    def from_config(cls, cfg) -> RetinaNetSpec:
+    def from_config(cls, cfg: Config) -> RetinaNetSpec:
         r, ag = cfg.MODEL.RETINANET, cfg.MODEL.ANCHOR_GENERATOR
         n = len(r.IN_FEATURES)
         return cls(list(r.IN_FEATURES), int(r.NUM_CLASSES), int(r.NUM_CONVS), r.NORM,
@@ -87,7 +88,7 @@ def _level_candidates(g: GraphBuilder, w: WeightStore, feat: Feature, level: int
 
 
 def build_retinanet(g: GraphBuilder, w: WeightStore, features: dict[str, Feature],
-                    cfg) -> Detections:
+                    cfg: Config) -> Detections:
     """Dense detection over all levels, then per-class NMS and the detection cap."""
     spec = RetinaNetSpec.from_config(cfg)
     boxes, scores, classes = [], [], []

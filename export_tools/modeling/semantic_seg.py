@@ -11,11 +11,15 @@ resolution are all linear along each axis, so the runtime applies them as one co
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+from export_tools.config import Config
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.backbone import Feature
+from export_tools.modeling.checks import NORMS, Problem, one_of
 from export_tools.modeling.layers import conv2d, upsample_bilinear
+from export_tools.modeling.registry import SEM_SEG_HEADS
 from export_tools.modeling.weights import WeightStore
 
 PREFIX = "sem_seg_head"
@@ -30,7 +34,7 @@ class SemSegSpec:
     norm: str
 
     @classmethod
-    def from_config(cls, cfg) -> SemSegSpec:
+    def from_config(cls, cfg: Config) -> SemSegSpec:
         h = cfg.MODEL.SEM_SEG_HEAD
         return cls(list(h.IN_FEATURES), int(h.NUM_CLASSES), int(h.CONVS_DIM),
                    int(h.COMMON_STRIDE), h.NORM)
@@ -53,6 +57,11 @@ def _scale_head(g: GraphBuilder, w: WeightStore, name: str, feat: Feature,
     return x
 
 
+def _fpn_head_problems(cfg: Config) -> Iterator[Problem]:
+    yield from one_of(cfg, "MODEL.SEM_SEG_HEAD.NORM", NORMS)
+
+
+@SEM_SEG_HEADS.register("SemSegFPNHead", check=_fpn_head_problems)
 def build_sem_seg_head(g: GraphBuilder, w: WeightStore, features: dict[str, Feature],
                        spec: SemSegSpec) -> Tensor:
     """Logits ``(1, C, H'/s, W'/s)`` at the common stride ``s`` of the padded input ``H' x W'``."""

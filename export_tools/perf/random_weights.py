@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from export_tools.config import Config
 from export_tools.modeling.weights import WeightStore
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class SyntheticWeights(WeightStore):
         self.requested: dict[str, tuple[int, ...]] = {}
 
     @classmethod
-    def for_config(cls, cfg, seed: int = 0) -> SyntheticWeights:
+    def for_config(cls, cfg: Config, seed: int = 0) -> SyntheticWeights:
         """Weights scaled for ``cfg``'s pixel normalisation and ResNet block type."""
         mean = np.asarray(cfg.MODEL.PIXEL_MEAN, np.float64)
         std = np.asarray(cfg.MODEL.PIXEL_STD, np.float64)
@@ -136,7 +137,7 @@ def _vector(name: str, shape: tuple[int, ...], input_second_moment: float,
     return arr
 
 
-def zoo_config(zoo_name: str, opts: Sequence[str] | None = None):
+def zoo_config(zoo_name: str, opts: Sequence[str] | None = None) -> Config:
     """The config of a model-zoo entry (defaults + the entry's overrides + ``opts``)."""
     from export_tools.config import load_config
     from export_tools.zoo.catalog import get_entry
@@ -151,8 +152,8 @@ def build_random_model(zoo_name: str, opts: Sequence[str] | None = None, seed: i
                        model_name: str | None = None) -> onnx.ModelProto:
     """The ONNX model of a zoo architecture (e.g. ``COCO-Detection/faster_rcnn_R_50_FPN_3x``)
     at full width with :class:`SyntheticWeights`; ``opts`` override config keys."""
-    from export_tools.config import check_supported
     from export_tools.export import build_onnx_from_weights
+    from export_tools.modeling.supported import check_supported
 
     cfg = zoo_config(zoo_name, opts)
     check_supported(cfg)

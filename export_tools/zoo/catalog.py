@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from daemon.zoo_cache import normalise_zoo_name
+from d2common.zoo_names import normalise_zoo_name
 from export_tools.errors import ConfigError
 from export_tools.zoo.catalog_data import ENTRIES
 from export_tools.zoo.datasets import DATASETS, DatasetInfo

@@ -28,7 +28,7 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
-from daemon.zoo_cache import CACHE_ENV, OFFLINE_ENV, cache_dir, offline_mode
+from d2common.zoo_names import CACHE_ENV, OFFLINE_ENV, cache_dir, offline_mode
 from export_tools.errors import ExportError
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from daemon.zoo_cache import zoo_onnx_path
+from d2common.zoo_names import zoo_onnx_path
 from export_tools.zoo.catalog import ZooEntry, get_entry
 from export_tools.zoo.download import Checksum, cache_dir, fetch
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.sources.synthetic import GroundTruth, write_demo_video
+from daemon.demo.synthetic import GroundTruth, write_demo_video
 from tests.conftest import require_fixtures
 from tests.daemon.daemon_helpers import (
     free_port,

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
 
-from daemon.sources.synthetic import ShapeScene
+from daemon.demo.synthetic import ShapeScene
 
 
 def encode_jpeg(image) -> bytes:  # noqa: ANN001 - (H, W, 3) uint8 BGR

@@ -13,11 +13,14 @@ from daemon.inference.backends.base import (
     BACKEND_CHOICES,
     BACKENDS,
     DEFAULT_BACKEND,
+    LOCAL_BACKEND_CHOICES,
     Backend,
     BackendOptions,
+    RemoteOptions,
     available_backends,
     create_backend,
 )
 
-__all__ = ["BACKENDS", "BACKEND_CHOICES", "DEFAULT_BACKEND", "Backend", "BackendOptions",
+__all__ = ["BACKENDS", "BACKEND_CHOICES", "DEFAULT_BACKEND", "LOCAL_BACKEND_CHOICES", "Backend",
+           "BackendOptions", "RemoteOptions",
            "available_backends", "create_backend"]

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from daemon.errors import ModelError
+from d2common.errors import ModelError
 from daemon.inference.backends.base import (
     BACKENDS,
     JIT_BACKENDS,
@@ -111,16 +111,21 @@ def backend_versions(names: list[str]) -> dict[str, str]:
     return versions
 
 
+CPU_NAME_KEYS = ("model name", "Model", "Hardware", "CPU part")  # x86 and ARM /proc/cpuinfo
+
+
 def cpu_signature(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     """Architecture, CPU model and the number of usable cores."""
-    from daemon.perf.cpu import parse_cpuinfo  # noqa: PLC0415 - only when measuring
-
+    found: dict[str, str] = {}
     try:
-        entries = parse_cpuinfo(cpuinfo.read_text(errors="replace"))
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, sep, value = line.partition(":")
+            if sep and key.strip() in CPU_NAME_KEYS:
+                found.setdefault(key.strip(), value.strip())
     except OSError:
-        entries = []
-    name = next((e[k] for e in entries for k in ("model name", "Model", "Hardware", "CPU part")
-                 if k in e), platform.processor() or "unknown CPU")
+        pass
+    name = next((found[k] for k in CPU_NAME_KEYS if k in found),
+                platform.processor() or "unknown CPU")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{platform.machine()} {name} x{cores}"
 
@@ -137,7 +142,7 @@ def choice_dir(options: BackendOptions) -> Path:
     """Where choices are cached: the optimised-graph cache, else the d2stream cache folder."""
     if options.optimized_cache:
         return Path(options.optimized_cache)
-    from daemon.zoo_cache import cache_dir  # noqa: PLC0415
+    from d2common.zoo_names import cache_dir  # noqa: PLC0415
 
     return cache_dir() / "backends"
 

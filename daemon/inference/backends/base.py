@@ -12,20 +12,50 @@ from typing import Protocol
 
 import numpy as np
 
-from daemon.errors import ModelError
+from d2common.errors import ModelError
 
-# name -> (module implementing it, the Python package it needs)
-BACKENDS: dict[str, tuple[str, str]] = {
+# name -> (module implementing it, the Python package of its local engine; None: no local
+# engine, it needs settings of its own and is not listed by available_backends)
+BACKENDS: dict[str, tuple[str, str | None]] = {
     "onnxruntime": ("daemon.inference.backends.ort_backend", "onnxruntime"),
     "openvino": ("daemon.inference.backends.openvino_backend", "openvino"),
+    # an Open Inference Protocol server (d2stream serve, Triton, KServe): stdlib HTTP only
+    "remote": ("daemon.inference.backends.remote_backend", None),
 }
 # What a user may ask for: "auto" (the fastest installed one for the model on this machine,
 # measured once and cached: daemon.inference.backends.auto) or one engine by name.
 DEFAULT_BACKEND = "auto"
 BACKEND_CHOICES: tuple[str, ...] = (DEFAULT_BACKEND, *BACKENDS)
+# The engines that run the model in this process (what auto chooses among), and what a command
+# without remote settings (predict, bench) may ask for.
+LOCAL_BACKENDS: tuple[str, ...] = tuple(n for n, (_, pkg) in BACKENDS.items() if pkg is not None)
+LOCAL_BACKEND_CHOICES: tuple[str, ...] = (DEFAULT_BACKEND, *LOCAL_BACKENDS)
 # Engines that generate their kernels at run time (JIT) and so need memory that is writable
 # and executable, which a sandbox may forbid (systemd's MemoryDenyWriteExecute=yes).
 JIT_BACKENDS = frozenset({"openvino"})
+
+
+@dataclass(frozen=True)
+class RemoteOptions:
+    """Where the ``remote`` backend sends network inputs (``model.remote`` in the config).
+
+    Attributes:
+        url: the server's base URL (``http://host:8000``).
+        model_name / model_version: the model on the server (version None: the server's choice).
+        timeout_s: per request. retries: extra attempts after a failure, ``backoff_s`` apart
+            (doubling). token: bearer token the server requires, if any.
+        fallback: ``drop`` (a frame the server cannot answer fails and is dropped) or ``local``
+            (it is inferred by the local model file instead).
+    """
+
+    url: str
+    model_name: str
+    model_version: str | None = None
+    timeout_s: float = 10.0
+    retries: int = 2
+    backoff_s: float = 0.2
+    token: str | None = None
+    fallback: str = "drop"
 
 
 @dataclass(frozen=True)
@@ -45,6 +75,7 @@ class BackendOptions:
     num_threads: int | None = None
     optimized_cache: str | None = None
     spin_wait: bool = True
+    remote: RemoteOptions | None = None
 
 
 class Backend(Protocol):
@@ -58,8 +89,9 @@ class Backend(Protocol):
 
 
 def available_backends() -> list[str]:
-    """Backends whose engine package is installed."""
-    return [n for n, (_, pkg) in BACKENDS.items() if importlib.util.find_spec(pkg) is not None]
+    """Local backends whose engine package is installed."""
+    return [n for n, (_, pkg) in BACKENDS.items()
+            if pkg is not None and importlib.util.find_spec(pkg) is not None]
 
 
 @functools.cache
@@ -84,7 +116,7 @@ def create_backend(name: str, model_path: str | os.PathLike,
         raise ModelError(f"unknown inference backend {name!r}; choose one of "
                          f"{', '.join(BACKEND_CHOICES)}")
     module_name, package = BACKENDS[name]
-    if importlib.util.find_spec(package) is None:
+    if package is not None and importlib.util.find_spec(package) is None:
         raise ModelError(f"backend {name!r} needs the Python package {package!r}; install it "
                          f"with: pip install 'd2stream[{name}]'")
     if name in JIT_BACKENDS and not executable_memory_allowed():

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 
-from daemon.errors import ModelError
+from d2common.errors import ModelError
 from daemon.inference.backends.base import BackendOptions
 
 

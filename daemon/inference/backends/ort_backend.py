@@ -1,6 +1,6 @@
 """ONNX Runtime (CPU execution provider) backend, with session options tuned for latency.
 
-Options and why (measured with ``benchmarks/ort_options.py``; figures in README):
+Options and why (measured with ``benchmarks/ort_options.py``; figures in docs/performance.md):
 
 - ``ORT_ENABLE_ALL``: constant folding, Conv+Relu / Conv+Add fusions and, on x86, the NCHWc
   layout transformer that runs convolutions on channel-blocked tensors.
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from daemon.errors import ModelError
+from d2common.errors import ModelError
 from daemon.inference.backends.base import BackendOptions
 
 log = logging.getLogger(__name__)

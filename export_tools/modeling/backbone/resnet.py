@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+from export_tools.config import Config
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.backbone.base import Feature
+from export_tools.modeling.checks import NORMS, Problem, one_of
 from export_tools.modeling.layers import conv2d, max_pool
 from export_tools.modeling.weights import WeightStore
 
 BLOCKS_PER_STAGE = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3],
                     152: [3, 8, 36, 3]}
 STAGE_NAMES = ("res2", "res3", "res4", "res5")
+RES5_DILATIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,25 @@ class ResNetSpec:
         return self.depth in (18, 34)
 
 
-def resnet_spec_from_config(cfg) -> ResNetSpec:
+def resnet_problems(cfg: Config) -> Iterator[Problem]:
+    """The ``MODEL.RESNETS`` settings this ResNet cannot build."""
+    yield from one_of(cfg, "MODEL.RESNETS.DEPTH", tuple(BLOCKS_PER_STAGE))
+    yield from one_of(cfg, "MODEL.RESNETS.NORM", NORMS)
+    yield from one_of(cfg, "MODEL.RESNETS.RES5_DILATION", RES5_DILATIONS)
+    deform = cfg.get("MODEL.RESNETS.DEFORM_ON_PER_STAGE")
+    if any(deform):
+        yield Problem(
+            "MODEL.RESNETS.DEFORM_ON_PER_STAGE",
+            f"deformable convolution is not supported (got {deform}); supported: all false",
+        )
+    if cfg.get("MODEL.RESNETS.DEPTH") in (18, 34):
+        why = "(ResNet-18/34 require it, as in Detectron2)"
+        yield from one_of(cfg, "MODEL.RESNETS.RES2_OUT_CHANNELS", (64,), why)
+        yield from one_of(cfg, "MODEL.RESNETS.RES5_DILATION", (1,), why)
+        yield from one_of(cfg, "MODEL.RESNETS.NUM_GROUPS", (1,), why)
+
+
+def resnet_spec_from_config(cfg: Config) -> ResNetSpec:
     """All four stages as the config describes them (callers keep the ones they need)."""
     r = cfg.MODEL.RESNETS
     in_ch, out_ch = r.STEM_OUT_CHANNELS, r.RES2_OUT_CHANNELS

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+from export_tools.config import Config
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.anchors import broadcast_params, cell_anchors, grid_anchors_hw
 from export_tools.modeling.backbone import Feature
 from export_tools.modeling.box_regression import apply_deltas, clip_boxes, nonempty
+from export_tools.modeling.checks import Problem
 from export_tools.modeling.layers import conv2d
 from export_tools.modeling.nms import batched_nms
+from export_tools.modeling.registry import PROPOSAL_GENERATORS, RPN_HEADS
 from export_tools.modeling.weights import WeightStore
 
 PREFIX = "proposal_generator.rpn_head"
@@ -27,9 +31,10 @@ class RPNConfig:
     post_nms_topk: int
     nms_thresh: float
     min_size: float
+    head: str
 
     @classmethod
-    def from_config(cls, cfg) -> RPNConfig:
+    def from_config(cls, cfg: Config) -> RPNConfig:
         rpn, ag = cfg.MODEL.RPN, cfg.MODEL.ANCHOR_GENERATOR
         n = len(rpn.IN_FEATURES)
         return cls(list(rpn.IN_FEATURES), list(rpn.CONV_DIMS),
@@ -37,10 +42,11 @@ class RPNConfig:
                    broadcast_params(ag.ASPECT_RATIOS, n, "MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS"),
                    float(ag.OFFSET), tuple(rpn.BBOX_REG_WEIGHTS), int(rpn.PRE_NMS_TOPK_TEST),
                    int(rpn.POST_NMS_TOPK_TEST), float(rpn.NMS_THRESH),
-                   float(cfg.MODEL.PROPOSAL_GENERATOR.MIN_SIZE))
+                   float(cfg.MODEL.PROPOSAL_GENERATOR.MIN_SIZE), str(rpn.HEAD_NAME))
 
 
-def _rpn_head(g: GraphBuilder, w: WeightStore, x: Feature, num_anchors: int,
+@RPN_HEADS.register("StandardRPNHead")
+def standard_rpn_head(g: GraphBuilder, w: WeightStore, x: Feature, num_anchors: int,
               conv_dims: list[int]) -> tuple[Tensor, Tensor]:
     """Shared 3x3 conv(s) + ReLU, then objectness ``(1, A, H, W)`` and deltas ``(1, 4A, H, W)``."""
     ch, y = x.channels, x.tensor
@@ -79,11 +85,12 @@ def build_rpn(g: GraphBuilder, w: WeightStore, features: dict[str, Feature], ima
     if len(num_anchors) != 1:
         raise ValueError("MODEL.ANCHOR_GENERATOR: every level needs the same number of anchors")
     a = num_anchors.pop()
+    head = RPN_HEADS.entry(cfg.head).build
     boxes, scores, levels = [], [], []
     with g.scope("rpn"):
         for lvl, name in enumerate(cfg.in_features):
             feat = features[name]
-            logits, deltas = _rpn_head(g, w, feat, a, cfg.conv_dims)
+            logits, deltas = head(g, w, feat, a, cfg.conv_dims)
             base = cell_anchors(cfg.sizes[lvl], cfg.aspect_ratios[lvl])
             hw = g.shape_of(feat.tensor, 2, 4, hint=f"p{lvl}_hw")  # the level's one shape op
             anchors = grid_anchors_hw(g, hw, feat.stride, cfg.offset, base)
@@ -99,3 +106,14 @@ def build_rpn(g: GraphBuilder, w: WeightStore, features: dict[str, Feature], ima
         kept = batched_nms(g, all_boxes, all_scores, all_levels, len(cfg.in_features),
                            cfg.nms_thresh, max_keep=cfg.post_nms_topk)
         return g.gather(all_boxes, kept, hint="proposals")
+
+
+def _rpn_problems(cfg: Config) -> Iterator[Problem]:
+    yield from RPN_HEADS.problems(cfg)
+
+
+@PROPOSAL_GENERATORS.register("RPN", check=_rpn_problems)
+def build_rpn_proposals(g: GraphBuilder, w: WeightStore, features: dict[str, Feature],
+                        image_hw: Tensor, cfg: Config) -> Tensor:
+    """:func:`build_rpn` with the settings of ``cfg``."""
+    return build_rpn(g, w, features, image_hw, RPNConfig.from_config(cfg))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+from export_tools.config import Config
 from export_tools.graph import GraphBuilder, Tensor
+from export_tools.modeling.checks import NORMS, Problem, one_of
 from export_tools.modeling.layers import conv2d, linear
+from export_tools.modeling.registry import ROI_BOX_HEADS
 from export_tools.modeling.weights import WeightStore
 
 
@@ -16,13 +20,20 @@ class BoxHeadSpec:
     num_fc: int
     fc_dim: int
     norm: str
+    name: str
 
     @classmethod
-    def from_config(cls, cfg) -> BoxHeadSpec:
+    def from_config(cls, cfg: Config) -> BoxHeadSpec:
         h = cfg.MODEL.ROI_BOX_HEAD
-        return cls(int(h.NUM_CONV), int(h.CONV_DIM), int(h.NUM_FC), int(h.FC_DIM), h.NORM)
+        return cls(int(h.NUM_CONV), int(h.CONV_DIM), int(h.NUM_FC), int(h.FC_DIM), h.NORM,
+                   str(h.NAME))
 
 
+def _conv_fc_problems(cfg: Config) -> Iterator[Problem]:
+    yield from one_of(cfg, "MODEL.ROI_BOX_HEAD.NORM", NORMS)
+
+
+@ROI_BOX_HEADS.register("FastRCNNConvFCHead", check=_conv_fc_problems)
 def build_box_head(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, in_ch: int,
                    resolution: int, spec: BoxHeadSpec) -> tuple[Tensor, int]:
     """Pooled ``(R, C, S, S)`` -> box features ``(R, D)``; returns the tensor and ``D``."""

@@ -10,23 +10,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from export_tools.config import Config
 from export_tools.errors import ConfigError
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.backbone import Feature
 from export_tools.modeling.box_regression import clip_boxes
 from export_tools.modeling.poolers import build_pooler
-from export_tools.modeling.roi_heads.box_head import (
-    BoxHeadSpec,
-    build_box_head,
-    build_box_predictor,
-)
+from export_tools.modeling.registry import ROI_BOX_HEADS, ROI_HEADS
+from export_tools.modeling.roi_heads.box_head import BoxHeadSpec, build_box_predictor
 from export_tools.modeling.roi_heads.fast_rcnn import (
     Detections,
     fast_rcnn_inference,
     predict_boxes,
     predict_probs,
 )
-from export_tools.modeling.roi_heads.standard import BoxPathSpec
+from export_tools.modeling.roi_heads.standard import BoxPathSpec, standard_roi_heads_problems
 from export_tools.modeling.weights import WeightStore
 
 
@@ -41,7 +39,7 @@ class CascadeSpec:
         return len(self.stage_weights)
 
     @classmethod
-    def from_config(cls, cfg) -> CascadeSpec:
+    def from_config(cls, cfg: Config) -> CascadeSpec:
         c = cfg.MODEL.ROI_BOX_CASCADE_HEAD
         weights = tuple(tuple(float(v) for v in wt) for wt in c.BBOX_REG_WEIGHTS)
         if len(weights) != len(c.IOUS) or not weights:
@@ -62,8 +60,9 @@ def _run_stage(g: GraphBuilder, w: WeightStore, feats: list[Feature], proposals:
     path = spec.box_path
     with g.scope(f"stage{stage}"):
         pooled = build_pooler(g, feats, proposals, path.pooler)
-        x, dim = build_box_head(g, w, pooled, f"roi_heads.box_head.{stage}", feats[0].channels,
-                                path.pooler.resolution, spec.head)
+        build_head = ROI_BOX_HEADS.entry(spec.head.name).build
+        x, dim = build_head(g, w, pooled, f"roi_heads.box_head.{stage}", feats[0].channels,
+                            path.pooler.resolution, spec.head)
         logits, deltas = build_box_predictor(g, w, x, f"roi_heads.box_predictor.{stage}", dim,
                                              path.inference.num_classes, agnostic=True)
         probs = predict_probs(g, logits, path.inference.use_sigmoid)
@@ -71,8 +70,9 @@ def _run_stage(g: GraphBuilder, w: WeightStore, feats: list[Feature], proposals:
         return probs, g.reshape(boxes, [-1, 4], hint="stage_boxes")
 
 
+@ROI_HEADS.register("CascadeROIHeads", check=standard_roi_heads_problems)
 def build_cascade_box_path(g: GraphBuilder, w: WeightStore, features: dict[str, Feature],
-                           proposals: Tensor, image_hw: Tensor, cfg) -> Detections:
+                           proposals: Tensor, image_hw: Tensor, cfg: Config) -> Detections:
     """RPN proposals ``(P, 4)`` -> final detections of the cascade."""
     spec = CascadeSpec.from_config(cfg)
     feats = [features[f] for f in spec.box_path.in_features]

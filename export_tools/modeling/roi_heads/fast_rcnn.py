@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from export_tools.config import Config
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.box_regression import apply_deltas, clip_boxes
 from export_tools.modeling.nms import batched_nms_ranked
@@ -18,7 +19,7 @@ class BoxInferenceSpec:
     use_sigmoid: bool = False
 
     @classmethod
-    def from_config(cls, cfg) -> BoxInferenceSpec:
+    def from_config(cls, cfg: Config) -> BoxInferenceSpec:
         return cls(int(cfg.MODEL.ROI_HEADS.NUM_CLASSES),
                    float(cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST),
                    float(cfg.MODEL.ROI_HEADS.NMS_THRESH_TEST),

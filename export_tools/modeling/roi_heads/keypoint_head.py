@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from export_tools.config import Config
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.backbone import Feature
 from export_tools.modeling.layers import conv2d, upsample_bilinear
 from export_tools.modeling.poolers import PoolerSpec, build_pooler
+from export_tools.modeling.registry import ROI_KEYPOINT_HEADS
 from export_tools.modeling.weights import WeightStore
 
 PREFIX = "roi_heads.keypoint_head"
@@ -28,7 +30,7 @@ class KeypointHeadSpec:
     num_keypoints: int
 
     @classmethod
-    def from_config(cls, cfg) -> KeypointHeadSpec:
+    def from_config(cls, cfg: Config) -> KeypointHeadSpec:
         k = cfg.MODEL.ROI_KEYPOINT_HEAD
         return cls(list(cfg.MODEL.ROI_HEADS.IN_FEATURES),
                    PoolerSpec(int(k.POOLER_RESOLUTION), int(k.POOLER_SAMPLING_RATIO),
@@ -36,6 +38,7 @@ class KeypointHeadSpec:
                    [int(c) for c in k.CONV_DIMS], int(k.NUM_KEYPOINTS))
 
 
+@ROI_KEYPOINT_HEADS.register("KRCNNConvDeconvUpsampleHead")
 def build_keypoint_head(g: GraphBuilder, w: WeightStore, features: dict[str, Feature],
                         boxes: Tensor, spec: KeypointHeadSpec) -> Tensor:
     """Heatmap logits ``(D, K, 4S, 4S)`` for ``boxes (D, 4)`` at network scale."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+from export_tools.config import Config
 from export_tools.graph import GraphBuilder, Tensor
+from export_tools.modeling.checks import NORMS, Problem, one_of
 from export_tools.modeling.layers import conv2d
+from export_tools.modeling.registry import ROI_MASK_HEADS
 from export_tools.modeling.weights import WeightStore
 
 PREFIX = "roi_heads.mask_head"
@@ -20,12 +24,17 @@ class MaskHeadSpec:
     num_classes: int
 
     @classmethod
-    def from_config(cls, cfg) -> MaskHeadSpec:
+    def from_config(cls, cfg: Config) -> MaskHeadSpec:
         m = cfg.MODEL.ROI_MASK_HEAD
         return cls(int(m.NUM_CONV), int(m.CONV_DIM), m.NORM, bool(m.CLS_AGNOSTIC_MASK),
                    int(cfg.MODEL.ROI_HEADS.NUM_CLASSES))
 
 
+def _conv_upsample_problems(cfg: Config) -> Iterator[Problem]:
+    yield from one_of(cfg, "MODEL.ROI_MASK_HEAD.NORM", NORMS)
+
+
+@ROI_MASK_HEADS.register("MaskRCNNConvUpsampleHead", check=_conv_upsample_problems)
 def build_mask_head(g: GraphBuilder, w: WeightStore, x: Tensor, in_ch: int, classes: Tensor,
                     spec: MaskHeadSpec, prefix: str = PREFIX) -> Tensor:
     """Pooled ``(D, C, S, S)`` -> mask probabilities ``(D, 2S, 2S)`` of each detection's class."""

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from daemon.errors import ModelError
-from daemon.inference.backends import auto
+from d2common.errors import ModelError
+from daemon.inference.backends import BACKEND_CHOICES, BACKENDS, LOCAL_BACKEND_CHOICES, auto
 from daemon.inference.predictor import Predictor
 
 MODEL = "faster_rcnn_R_50_FPN"
@@ -143,6 +143,24 @@ def test_a_cached_choice_of_a_backend_no_longer_installed_is_measured_again(expo
     pred = Predictor(exported(MODEL), **SMALL, num_threads=1, optimized_cache=str(cache))
     assert len(timed) == 2 and pred.backend.name in auto.candidates()
     assert "'tensorrt', which is not installed" in caplog.text
+
+
+def test_auto_chooses_among_local_engines_only_never_remote():
+    assert "remote" in BACKENDS and "remote" in BACKEND_CHOICES
+    assert "remote" not in auto.candidates() and "remote" not in LOCAL_BACKEND_CHOICES
+    assert set(auto.candidates()) <= set(LOCAL_BACKEND_CHOICES)
+
+
+@needs_two
+def test_a_cached_choice_of_remote_is_measured_again(exported, tmp_path, timed, caplog):
+    cache = tmp_path / "cache"
+    Predictor(exported(MODEL), **SMALL, num_threads=1, optimized_cache=str(cache))
+    [path] = _choice_files(cache)
+    path.write_text(json.dumps({**json.loads(path.read_text()), "backend": "remote"}))
+    timed.clear()
+    pred = Predictor(exported(MODEL), **SMALL, num_threads=1, optimized_cache=str(cache))
+    assert len(timed) == 2 and pred.backend.name in auto.candidates()
+    assert "'remote', which is not installed" in caplog.text
 
 
 @needs_two

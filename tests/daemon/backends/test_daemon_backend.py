@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from d2common.errors import ModelError
 from daemon.config import ConfigError, parse_config
 from daemon.config.schema import WorkerSection
-from daemon.errors import ModelError
 from daemon.inference.backends import available_backends
-from daemon.pipeline.metrics import Metrics
 from daemon.pipeline.runner import worker_spec
 from daemon.pipeline.supervisor import WorkerSupervisor
 from daemon.pipeline.worker import WorkerSpec
+from daemon.structures.metrics import Metrics
 
 CONFIG = """
 model: {path: m.onnx%s}

@@ -57,3 +57,13 @@ def test_predict_json_images_and_errors(tmp_path: Path, export_fixture_model) ->
     annotated = cv2.imread(str(out_dir / "a_color.png"))
     assert annotated.shape == (240, 320, 3)
     assert np.abs(annotated.astype(int) - cv2.imread(str(files["color"])).astype(int)).sum() > 0
+
+
+def test_predict_json_into_a_new_folder(tmp_path: Path, export_fixture_model) -> None:
+    """``--json out/detections.json`` creates ``out/`` like ``--output-dir`` does (README)."""
+    model = export_fixture_model(DEMO)
+    out_json = tmp_path / "out" / "detections.json"
+    result = d2stream("predict", model, require_fixtures() / DEMO / "image_1.png",
+                      "--json", out_json)
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(out_json.read_text())["images"]) == 1

@@ -42,7 +42,7 @@ def test_minimal_config_gets_documented_defaults_and_absolute_paths(base: Path) 
     camera = cfg.cameras[0]
     assert camera.source.url == str((base / "clip.mp4").resolve())
     assert camera.source.kind() == "file"
-    assert camera.queue_size == 2 and camera.reopen.on_start_failure == "fail"
+    assert camera.queue_size == 2 and camera.reopen.on_start_failure == "retry"
     assert cfg.outputs.event_log.enabled and cfg.outputs.event_log.fsync == "interval"
     assert cfg.outputs.event_log.path == (base / "var" / "events.jsonl").resolve()
     assert cfg.outputs.http.host == "127.0.0.1" and not cfg.outputs.http.enabled
@@ -177,3 +177,14 @@ def _commented(lines: list[str], index: int) -> bool:
     if "#" in lines[index]:
         return True
     return index > 0 and lines[index - 1].lstrip().startswith("#")
+
+
+def test_new_live_view_and_reopen_keys_name_themselves(base: Path) -> None:
+    overlay = MINIMAL + "outputs: {http: {overlay: boxes}}\n"
+    message = error_of(overlay, base)
+    assert message.startswith("config.yaml: outputs.http.overlay: "), message
+    assert "'tracked' or 'detections'" in message
+    probe = MINIMAL.replace("  - name: front\n",
+                            "  - name: front\n    reopen: {probe_interval_s: 30}\n")
+    message = error_of(probe, base)
+    assert message.startswith("config.yaml: cameras[0].reopen.probe_interval_s: "), message

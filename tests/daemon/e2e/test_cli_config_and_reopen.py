@@ -89,6 +89,23 @@ def test_repository_config_checks_and_runs(repo_config_dir: Path) -> None:
     assert events and list((repo_config_dir / "var" / "snapshots" / "demo").glob("*.jpg"))
 
 
+def camera_health(port: int, camera: str) -> dict:
+    """The camera's part of the daemon's ``/healthz``; ``{}`` while it does not answer (a
+    loaded machine can be slow to reply: that is waited out, not an error)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as reply:
+            return json.loads(reply.read())["cameras"][camera]
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+# Deadlines for a loaded 2-core CI machine: conditions are waited on, so these only bound a
+# failure. The stop deadline is the daemon's service.stop_timeout_s (20 s in daemon_config) for
+# each of its stages in turn, plus the time a loaded machine needs to start Python and exit.
+REOPEN_S = 240
+STOP_S = 120
+
+
 def test_stream_that_fails_mid_stream_is_reopened(tmp_path: Path, demo_model: Path,
                                                   demo_video) -> None:  # noqa: ANN001
     video, _ = demo_video(12)
@@ -100,22 +117,17 @@ def test_stream_that_fails_mid_stream_is_reopened(tmp_path: Path, demo_model: Pa
             "reopen": {"initial_delay_s": 0.2, "max_delay_s": 1}}],
             outputs={"http": {"enabled": True, "port": port}})
         daemon = DaemonProcess(write_yaml(tmp_path / "c.yaml", config), tmp_path)
-
-        def health() -> dict:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
-                    return json.loads(r.read())
-            except OSError:
-                return {}
-
         try:
-            reopened = wait_until(lambda: (h := health()) and
-                                  h["cameras"]["door"]["reopens"] >= 2 and h, 120)
-            assert reopened, daemon.stderr()
-            processed = reopened["cameras"]["door"]["processed"]
-            assert wait_until(lambda: health()["cameras"]["door"]["processed"] > processed, 60)
+            reopened = wait_until(lambda: daemon.proc.poll() is not None or (
+                (h := camera_health(port, "door")).get("reopens", 0) >= 2 and h), REOPEN_S)
+            assert isinstance(reopened, dict), daemon.stderr()
+            processed = reopened["processed"]
+            # frames inferred after the second reopening: the reopened stream is used
+            assert wait_until(lambda: daemon.proc.poll() is not None or camera_health(
+                port, "door").get("processed", 0) > processed, REOPEN_S)
+            assert daemon.proc.poll() is None, daemon.stderr()
         finally:
-            returncode = daemon.terminate()
+            returncode = daemon.terminate(STOP_S)
     assert returncode == 0, daemon.stderr()
     stderr = daemon.stderr()
     assert "camera 'door': no frame from stream" in stderr and "reopened" in stderr

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import pytest
 
-from daemon.sources.synthetic import ShapeScene
+from daemon.demo.synthetic import ShapeScene
 from tests.daemon.daemon_helpers import (
     DaemonProcess,
     daemon_config,
@@ -199,24 +199,48 @@ def test_mjpeg_stream_serves_valid_jpeg_frames(live: LiveDaemon) -> None:
     assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape == (240, 320, 3)
 
 
-def test_page_renders_the_stream_in_headless_chromium(live: LiveDaemon, tmp_path: Path) -> None:
+def screenshot(live: LiveDaemon, folder: Path, width: int, height: int) -> np.ndarray:
+    """The live-view page as headless Chromium renders it in a ``width x height`` window."""
     chromium = require_program("chromium", "chromium-browser", "google-chrome")
-    status, ctype, page = live.get("/")
-    assert status == 200 and b'src="stream/cam.mjpg"' in page
-    shot = tmp_path / "page.png"
+    shot = folder / f"page-{width}x{height}.png"
     proc = subprocess.run(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=800,600",
-         "--hide-scrollbars", f"--screenshot={shot}", f"http://127.0.0.1:{live.port}/"],
+         "--disable-sync", f"--user-data-dir={folder / f'profile-{width}'}",
+         f"--window-size={width},{height}", "--hide-scrollbars", f"--screenshot={shot}",
+         f"http://127.0.0.1:{live.port}/"],
         capture_output=True, text=True, timeout=120)
     assert shot.is_file(), proc.stderr[-2000:]
     image = cv2.imread(str(shot))
-    assert image is not None and image.shape[:2] == (600, 800)
-    assert image.std() > 10  # not blank
+    assert image is not None and image.shape[:2] == (height, width)
+    return image
+
+
+def video_pixels(image: np.ndarray) -> np.ndarray:
+    """Where the page shows the camera's scene (its background colour)."""
     background = np.array(ShapeScene(320, 240, seed=SEED).background, np.int32)
-    close = np.abs(image.astype(np.int32) - background).sum(axis=2) < 45
-    assert close.sum() > 0.3 * 320 * 240, "the video frame is not on the rendered page"
+    return np.abs(image.astype(np.int32) - background).sum(axis=2) < 45
+
+
+def test_page_renders_the_stream_in_headless_chromium(live: LiveDaemon, tmp_path: Path) -> None:
+    status, ctype, page = live.get("/")
+    assert status == 200 and b'src="stream/cam.mjpg"' in page
+    image = screenshot(live, tmp_path, 800, 600)
+    assert image.std() > 10  # not blank
+    assert video_pixels(image).sum() > 0.3 * 320 * 240, "the video frame is not on the page"
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (640, 900)])
+def test_page_scales_the_tile_to_the_window(live: LiveDaemon, tmp_path: Path, width: int,
+                                            height: int) -> None:
+    """A 320x240 camera fills the window (less the header, caption and margins) with its
+    aspect kept, whether the window is wide or tall."""
+    ys, xs = np.nonzero(video_pixels(screenshot(live, tmp_path, width, height)))
+    assert xs.size, "the video frame is not on the page"
+    shown_w, shown_h = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+    fit = min((width - 24) / 320, (height - 34 - 24 - 30) / 240)  # header, padding, caption
+    assert shown_w >= 0.9 * 320 * fit and shown_h >= 0.9 * 240 * fit, (shown_w, shown_h, fit)
+    assert abs(shown_w / shown_h - 4 / 3) < 0.08, (shown_w, shown_h)
 
 
 def test_killed_worker_is_restarted_and_processing_goes_on(live: LiveDaemon) -> None:

@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 import pytest
 
+from daemon.demo.synthetic import GroundTruth
 from daemon.inference.predictor import Predictor
-from daemon.sources.synthetic import GroundTruth
 from tests.daemon.daemon_helpers import (
     DaemonProcess,
     daemon_config,

@@ -2,7 +2,7 @@
 
 Each actor follows keyframes ``(frame, cx, cy)``, linearly interpolated, and is drawn only from
 its first keyframe to its last; the background and its sensor noise come from
-:class:`daemon.sources.synthetic.ShapeScene`, so the demo model sees scenes like its training.
+:class:`daemon.demo.synthetic.ShapeScene`, so the demo model sees scenes like its training.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from daemon.sources.synthetic import CLASS_NAMES, GroundTruth, Shape, ShapeScene
+from daemon.demo.synthetic import CLASS_NAMES, GroundTruth, Shape, ShapeScene
 
 
 @dataclass(frozen=True)

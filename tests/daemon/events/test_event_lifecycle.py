@@ -17,8 +17,8 @@ from daemon.config.events_schema import (
     ZoneSection,
 )
 from daemon.events.lifecycle import EventTracker
-from daemon.events.messages import SCHEMA_VERSION
-from daemon.sources.base import Frame
+from daemon.structures.frame import Frame
+from daemon.structures.messages import SCHEMA_VERSION
 
 NAMES = ["person", "car"]
 T0_WALL = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -202,3 +202,41 @@ def test_close_ends_open_events_and_forgets_unstarted_tracks() -> None:
     assert feed.types() == ["start"]
     assert feed.close() == ["end"] and not feed.tracker.active
     assert feed.counts[-1] == {"person": 0, "car": 0}
+
+
+def test_a_label_flip_is_one_event_whose_label_follows_the_votes(tmp_path: Path) -> None:
+    """Scripted flips: person x3, then car. One event throughout; the update that changes the
+    winner says so (before/after label); zones (cars only here), counts and the snapshot
+    follow the winning label."""
+    zones = {"left": ZoneSection(coordinates=LEFT.coordinates, labels=["car"])}
+    feed = Feed(make_tracker(zones, snapshots=tmp_path, end_after_s=0.3,
+                             update_interval_s=100))
+    car = lambda x: (*person(x)[:5], 1)  # noqa: E731 - the same box, labelled car
+    for i in range(3):
+        feed.frame(person(10 + i))
+    assert feed.types() == ["start"] and feed.counts[-1] == {"person": 1, "car": 0}
+    assert feed.messages[0][1]["after"]["current_zones"] == []
+    flipped_at = [i for i in range(6) if feed.frame(car(13 + i)) == ["update"]]
+    assert flipped_at == [3]  # car's votes 4 x 0.9 > person's 3 x 0.9; nothing before
+    update = feed.messages[-1][1]
+    assert (update["before"]["label"], update["after"]["label"]) == ("person", "car")
+    assert update["after"]["current_zones"] == ["left"]
+    assert feed.counts[-1] == {"person": 0, "car": 1}
+    for _ in range(5):
+        feed.frame()
+    assert feed.types() == ["start", "update", "end"]
+    assert len({m["after"]["id"] for _, m in feed.messages}) == 1
+    assert feed.messages[-1][1]["after"]["label"] == "car"
+    assert [job.label for job in feed.snapshots] == ["car"]
+
+
+def test_alternating_labels_never_start_parallel_events() -> None:
+    feed = Feed(make_tracker(end_after_s=0.3))
+    for i in range(20):
+        label = i % 2 if i % 5 else 1  # person, car, person, car... with extra cars
+        feed.frame((*person(10 + 2 * i)[:5], label))
+    for _ in range(5):
+        feed.frame()
+    starts = [m for _, m in feed.messages if m["type"] == "start"]
+    assert len(starts) == 1 and max(c["person"] + c["car"] for c in feed.counts) == 1
+    assert feed.messages[-1][1]["type"] == "end"

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from daemon.config import ConfigError, parse_config
+from daemon.demo.synthetic import Shape, ShapeScene
 from daemon.events.stage import EventStage, event_clock
 from daemon.inference.predictor import CompactPrediction
-from daemon.pipeline import prometheus
-from daemon.pipeline.metrics import Metrics
-from daemon.sources.base import Frame
-from daemon.sources.synthetic import Shape, ShapeScene
+from daemon.sinks import prometheus
+from daemon.structures.frame import Frame
+from daemon.structures.metrics import Metrics
 
 NAMES = ["square", "circle", "triangle"]
 CONFIG = """
@@ -116,3 +116,23 @@ def test_event_clock_prefers_the_media_position() -> None:
 def test_unknown_labels_stop_the_start() -> None:
     with pytest.raises(ConfigError, match=r"^events.labels: 'dog' is not a class"):
         stage_for(CONFIG.replace("labels: [triangle]", "labels: [dog]"))
+
+
+def test_live_frames_get_one_predicted_box_per_track() -> None:
+    """The triangle moves 1 px a frame (10 px/s on the model image, 20 on the display);
+    inferred on frames 0-5 and reported three times (two more labels) on each: the live view
+    of frame 9 gets one box, moved on by the velocity, in display pixels."""
+    camera = stage_for(CONFIG.replace("labels: [triangle]", "labels: []"))["cam"]
+    video = frames(12, present=range(12))
+    for frame in video[:6]:
+        one = triangle_at(frame)
+        camera.inferred(frame, CompactPrediction(
+            image_size=(120, 160), boxes=np.repeat(one.boxes, 3, axis=0) + [[0, 0, 0, 0],
+                                                                          [2, 0, 2, 0],
+                                                                          [0, 3, 0, 3]],
+            scores=np.array([0.95, 0.9, 0.85], np.float32), classes=np.array([2, 0, 1])))
+    (box,) = camera.tracked_boxes(video[9])
+    assert box.class_id == 2 and box.track_id == 1
+    centre = (box.box[0] + box.box[2]) / 2  # display pixels: 2 * (30 + seq)
+    assert abs(centre - 2 * (30 + 9)) < 3, centre
+    assert abs(centre - 2 * (30 + 5)) > 5  # not the box of the last inference

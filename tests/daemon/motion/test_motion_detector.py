@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 
 from daemon.config.events_schema import MotionSection
+from daemon.demo.synthetic import Shape, ShapeScene
 from daemon.motion.detector import MotionDetector
-from daemon.sources.synthetic import Shape, ShapeScene
 
 RED = (40, 40, 200)
 

@@ -84,3 +84,13 @@ def test_node_flops_formulas(op, inputs, output, expected):
 def test_unknown_op_is_an_error():
     with pytest.raises(ValueError, match="Relu"):
         node_flops("Relu", [(1,)], (1,))
+
+
+def test_profiling_writes_nothing_in_the_working_directory(tmp_path, monkeypatch):
+    """The profiler's JSON dump goes to a temporary folder that is removed afterwards (two
+    ``onnxruntime_profile__*.json`` dumps once ended up committed at the repository root)."""
+    monkeypatch.chdir(tmp_path)
+    model = _model([helper.make_node("Relu", ["x"], ["y"])], [_f("x", [1, 4])],
+                   [_f("y", [1, 4])], {})
+    count_flops(model, {"x": np.zeros((1, 4), np.float32)})
+    assert list(tmp_path.iterdir()) == []

@@ -9,13 +9,13 @@ import time
 import numpy as np
 
 from daemon.config.schema import DrawSection
-from daemon.events.messages import iso_time
 from daemon.inference.predictor import CompactPrediction
-from daemon.pipeline import prometheus
-from daemon.pipeline.metrics import Metrics
-from daemon.pipeline.results import FrameResult, ModelInfo
+from daemon.sinks import prometheus
 from daemon.sinks.annotate import annotate
-from daemon.sources.base import Frame
+from daemon.structures.frame import Frame
+from daemon.structures.messages import iso_time
+from daemon.structures.metrics import Metrics
+from daemon.structures.results import FrameResult, ModelInfo
 from daemon.visualization.draw import color_for
 
 NAMES = ["square", "circle", "triangle"]

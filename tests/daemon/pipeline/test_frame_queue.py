@@ -7,7 +7,7 @@ import threading
 import numpy as np
 
 from daemon.pipeline.frame_queue import FrameHub
-from daemon.sources.base import Frame
+from daemon.structures.frame import Frame
 
 IMAGE = np.zeros((4, 4, 3), np.uint8)
 

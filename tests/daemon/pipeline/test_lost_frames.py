@@ -8,11 +8,11 @@ import threading
 from pathlib import Path
 
 from daemon.config.schema import WorkerSection
-from daemon.pipeline.metrics import Metrics
+from daemon.demo.synthetic import ShapeScene
 from daemon.pipeline.supervisor import WorkerSupervisor
 from daemon.pipeline.worker import WorkerSpec
-from daemon.sources.base import Frame
-from daemon.sources.synthetic import ShapeScene
+from daemon.structures.frame import Frame
+from daemon.structures.metrics import Metrics
 from tests.daemon.daemon_helpers import wait_until
 
 

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 
 from daemon.pipeline.ordering import InOrderDelivery, Outcome
-from daemon.sources.base import Frame
+from daemon.structures.frame import Frame
 
 
 def frame(camera: str, seq: int) -> Frame:

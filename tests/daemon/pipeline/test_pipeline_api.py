@@ -11,9 +11,9 @@ import pytest
 
 from daemon.config import parse_config
 from daemon.inference.instances import Instances
-from daemon.pipeline.results import FrameResult
 from daemon.pipeline.runner import Pipeline
 from daemon.sinks import Sink
+from daemon.structures.results import FrameResult
 from tests.daemon.daemon_helpers import daemon_config, read_jsonl
 
 

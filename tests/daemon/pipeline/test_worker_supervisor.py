@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from d2common.errors import ModelError
 from daemon.config.schema import WorkerSection
-from daemon.errors import ModelError
+from daemon.demo.synthetic import ShapeScene
 from daemon.inference.predictor import Predictor
-from daemon.pipeline.metrics import Metrics
 from daemon.pipeline.supervisor import WorkerResult, WorkerSupervisor
 from daemon.pipeline.worker import WorkerSpec, pack_prediction, unpack_prediction
-from daemon.sources.base import Frame
-from daemon.sources.synthetic import ShapeScene
+from daemon.structures.frame import Frame
+from daemon.structures.metrics import Metrics
 from tests.daemon.daemon_helpers import wait_until
 
 

@@ -196,7 +196,7 @@ def pending_ids(records: list[dict[str, Any]]) -> list[str]:
 
 def report_figure(name: str, value: Any) -> None:
     """Append a measured figure to ``$D2STREAM_FIGURES`` (JSON lines) when it is set; the
-    README's Reliability section quotes them."""
+    docs/reliability.md quotes them."""
     target = os.environ.get("D2STREAM_FIGURES")
     if target:
         with open(target, "a", encoding="utf-8") as fh:
@@ -209,7 +209,7 @@ class FlakyCamera:
     same port. Frames are bouncing shapes, numbered across outages."""
 
     def __init__(self, fps: float = 10.0, seed: int = 3) -> None:
-        from daemon.sources.synthetic import ShapeScene  # noqa: PLC0415
+        from daemon.demo.synthetic import ShapeScene  # noqa: PLC0415
 
         self.fps = fps
         self.scene = ShapeScene(320, 240, seed=seed)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import cv2
 
-from daemon.sources.synthetic import ShapeScene
+from daemon.demo.synthetic import ShapeScene
 from tests.daemon.daemon_helpers import DaemonProcess, daemon_config, write_yaml
 from tests.daemon.sources.hostile_images import write_hostile_images
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from daemon.pipeline.metrics import Metrics
 from daemon.service.journal import JournalFormatter, stderr_is_journal
 from daemon.service.monitor import ServiceMonitor, status_line
 from daemon.service.notify import Notifier
+from daemon.structures.metrics import Metrics
 
 
 @pytest.fixture()

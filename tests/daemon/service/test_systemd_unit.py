@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.daemon.daemon_helpers import REPO_ROOT, require_program
 
@@ -67,6 +68,12 @@ def test_service_contract() -> None:
     assert int(single["WatchdogSec"]) > 0
     assert single["Restart"] == "on-failure"
     assert "78" in single["RestartPreventExitStatus"].split()  # EX_CONFIG: not restarted
+    # No camera at start exits 1: restarted every RestartSec for as long as it takes (a camera
+    # late at boot never turns into a permanently failed unit).
+    assert single["StartLimitIntervalSec"] == "0" and float(single["RestartSec"]) > 0
+    assert "StartLimitBurst" not in single
+    config = yaml.safe_load((REPO_ROOT / "config.yaml").read_text(encoding="utf-8"))
+    assert float(single["TimeoutStopSec"]) > config["service"]["stop_timeout_s"]
     assert single["User"] == "d2stream" and single["KillMode"] == "mixed"
     assert single["ExecStart"].endswith("run --config /etc/d2stream/config.yaml")
     assert "ExecStartPre" not in single  # its failure would be restarted despite exit 78

@@ -21,11 +21,11 @@ import pytest
 from daemon.config import ConfigError, parse_config
 from daemon.config.schema import DrawSection, HttpOutput, is_loopback
 from daemon.inference.predictor import CompactPrediction
-from daemon.pipeline.metrics import Metrics
-from daemon.pipeline.results import FrameResult, ModelInfo
 from daemon.sinks.http_guard import Credentials
 from daemon.sinks.http_view import HttpSink
-from daemon.sources.base import Frame
+from daemon.structures.frame import Frame
+from daemon.structures.metrics import Metrics
+from daemon.structures.results import FrameResult, ModelInfo
 from tests.daemon.daemon_helpers import wait_until
 
 TOKEN = "s3cret-token-0123456789"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.events.messages import EventMessage
 from daemon.sinks import jsonl
 from daemon.sinks.outbox import Message, Outbox, message_key
+from daemon.structures.messages import EventMessage
 from tests.daemon.daemon_helpers import REPO_ROOT, subprocess_env
 
 
@@ -170,6 +170,24 @@ def test_unwritable_journal_keeps_messages_in_memory_then_rewrites_it(
     box.add([msg(3)])
     box.close()
     assert keys(opened(path)) == ["cam-run-1-0", "cam-run-2-0", "cam-run-3-0"]
+
+
+def test_a_journal_folder_that_could_not_be_made_is_made_when_it_can(tmp_path: Path) -> None:
+    """Regression: the retry wrote into a folder no one created, and the outbox stayed failed
+    with "No such file or directory" for good."""
+    blocker = tmp_path / "state"
+    blocker.write_text("a file where the folder should be", encoding="utf-8")
+    path = blocker / "var" / "outbox.jsonl"
+    box = opened(path)
+    assert not box.journal_ok
+    box.add([msg(0)])
+    blocker.unlink()  # the folder can be created now
+    box._next_retry = 0.0
+    box.retry()
+    assert box.journal_ok and box.journal_error is None, box.journal_error
+    box.add([msg(1)])
+    box.close()
+    assert keys(opened(path)) == ["cam-run-0-0", "cam-run-1-0"]
 
 
 _WRITER = """

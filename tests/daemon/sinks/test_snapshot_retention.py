@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 
 from daemon.config.schema import DrawSection, SnapshotOutput
-from daemon.events.lifecycle import SnapshotJob
-from daemon.events.objects import BestShot
-from daemon.pipeline.metrics import Metrics
 from daemon.sinks.retention import Retention, prune
 from daemon.sinks.snapshots import BOX_COLOR, SnapshotSink
-from daemon.sources.base import Frame
+from daemon.structures.frame import Frame
+from daemon.structures.metrics import Metrics
+from daemon.structures.snapshot import BestShot, SnapshotJob
 
 NOW = 1_800_000_000.0
 

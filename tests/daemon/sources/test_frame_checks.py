@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from daemon.config.schema import CameraSection
+from daemon.demo.synthetic import ShapeScene
 from daemon.pipeline.frame_queue import FrameHub
-from daemon.pipeline.metrics import Metrics
+from daemon.pipeline.producer import Producer
 from daemon.sources import create_source
 from daemon.sources.frames import FrameRejected, usable_frame
-from daemon.sources.producer import Producer
-from daemon.sources.synthetic import ShapeScene
+from daemon.structures.metrics import Metrics
 from tests.daemon.sources.hostile_images import write_hostile_images
 
 
@@ -77,7 +77,6 @@ def test_folder_of_hostile_files_is_read_past_every_bad_one(tmp_path: Path) -> N
     metrics.add_camera("shelf")
     producer = Producer(create_source(camera), camera.reopen, hub, metrics, stop,
                         max_pixels=camera.max_pixels)
-    producer.open_initial()
     producer.start()
     producer.join(120)
     assert not producer.is_alive()

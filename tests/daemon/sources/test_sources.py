@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -12,10 +13,11 @@ import pytest
 from daemon.config import parse_config
 from daemon.config.schema import CameraSection, ReopenSection
 from daemon.pipeline.frame_queue import FrameHub
-from daemon.pipeline.metrics import Metrics
+from daemon.pipeline.producer import Backoff, Producer
 from daemon.sources import create_source
 from daemon.sources.base import SourceError
-from daemon.sources.producer import Backoff, Producer
+from daemon.sources.opencv_capture import stream_address
+from daemon.structures.metrics import Metrics
 from tests.daemon.daemon_helpers import free_port, wait_until
 from tests.daemon.mjpeg_server import MjpegCamera
 
@@ -113,7 +115,6 @@ def test_a_stream_that_hangs_up_is_reopened_and_numbering_goes_on(tmp_path: Path
         cam = camera(f"{{type: opencv, url: '{server.url}', open_timeout_s: 5, "
                      "read_timeout_s: 5}", tmp_path, reopen="{initial_delay_s: 0.1}")
         producer, hub, metrics, stop = run_producer(cam)
-        producer.open_initial()
         producer.start()
         seqs: list[int] = []
         assert wait_until(lambda: seqs.extend(drain(hub)) or metrics.cameras["cam"].reopens >= 2
@@ -127,15 +128,37 @@ def test_a_stream_that_hangs_up_is_reopened_and_numbering_goes_on(tmp_path: Path
 def test_start_failure_policy(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/cam.mjpg"
-    failing = camera(f"{{type: opencv, url: '{url}', open_timeout_s: 2}}", tmp_path)
-    producer, *_ = run_producer(failing)
-    with pytest.raises(SourceError):
-        producer.open_initial()
-    giving_up = camera(f"{{type: opencv, url: '{url}', open_timeout_s: 2}}", tmp_path,
-                       reopen="{on_start_failure: retry, initial_delay_s: 0.05, max_attempts: 2}")
-    producer, hub, metrics, stop = run_producer(giving_up)
-    producer.open_initial()  # no exception: retried in the background
+    failing = camera(f"{{type: opencv, url: '{url}', open_timeout_s: 2}}", tmp_path,
+                     reopen="{on_start_failure: fail}")
+    producer, hub, metrics, stop = run_producer(failing)
     producer.start()
+    assert producer.wait_started(stop, 30)
+    assert isinstance(producer.start_error, SourceError)
+    producer.join(30)  # fail: the thread ends without retrying
+    assert not producer.is_alive() and hub.all_finished()
+    giving_up = camera(f"{{type: opencv, url: '{url}', open_timeout_s: 2}}", tmp_path,
+                       reopen="{initial_delay_s: 0.05, probe_interval_s: 0.05, "
+                              "max_attempts: 3}")
+    producer, hub, metrics, stop = run_producer(giving_up)
+    producer.start()  # retry, the default: retried in the background
+    assert producer.wait_started(stop, 30) and producer.start_error is not None
     producer.join(30)
     assert not producer.is_alive() and hub.all_finished()
     assert metrics.cameras["cam"].finished and not metrics.cameras["cam"].connected
+
+
+def test_probes_tell_a_camera_that_is_away_cheaply(tmp_path: Path) -> None:
+    """The reopen loop probes before each full open: a refused TCP connection, a missing
+    device node or file answer at once."""
+    url = f"http://127.0.0.1:{free_port()}/cam.mjpg"
+    away = create_source(camera(f"{{type: opencv, url: '{url}', open_timeout_s: 5}}",
+                                tmp_path))
+    started = time.monotonic()
+    assert not away.probe() and time.monotonic() - started < 1.5
+    assert not create_source(camera("{type: opencv, url: /dev/video99}", tmp_path)).probe()
+    assert stream_address("rtsp://user:pw@cam.local/live") == ("cam.local", 554)
+    assert stream_address("http://10.0.0.2:8081/x.mjpg") == ("10.0.0.2", 8081)
+    assert stream_address("udp://@:1234") is None
+    with MjpegCamera(per_connection=1) as server:
+        assert create_source(camera(f"{{type: opencv, url: '{server.url}'}}",
+                                    tmp_path)).probe()

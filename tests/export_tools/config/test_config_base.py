@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from export_tools.config import ConfigError, check_supported, load_config
+from export_tools.config import ConfigError, load_config
+from export_tools.modeling.supported import check_supported
 
 # Written in the shape of Detectron2's model-zoo configs/Base-RCNN-FPN.yaml: tuple strings,
 # quoted names, comments.

@@ -6,8 +6,9 @@ import pytest
 import yaml
 from cfg_helpers import FIXTURE_MODELS, FIXTURES_DIR, fixture_config_path, flatten
 
-from export_tools.config import Config, check_supported, load_config
+from export_tools.config import Config, load_config
 from export_tools.config.defaults import DEFAULTS
+from export_tools.modeling.supported import check_supported
 
 
 def test_fixture_list_matches_the_fixture_folder() -> None:

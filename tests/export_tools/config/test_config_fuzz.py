@@ -12,8 +12,9 @@ from cfg_helpers import flatten
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from export_tools.config import ConfigError, check_supported, load_config
+from export_tools.config import ConfigError, load_config
 from export_tools.config.defaults import DEFAULTS
+from export_tools.modeling.supported import check_supported
 
 DOTTED_KEYS = sorted(flatten(DEFAULTS))
 KEY_NAMES = sorted({part for key in DOTTED_KEYS for part in key.split(".")} | {"_BASE_"})

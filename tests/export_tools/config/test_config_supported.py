@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from cfg_helpers import FIXTURE_MODELS, fixture_config_path
 
-from export_tools.config import Config, ConfigError, check_supported, load_config
-from export_tools.config.supported import NORMS
+from export_tools.config import Config, ConfigError, load_config
+from export_tools.modeling.supported import NORMS, check_supported
 
 RCNN = "mask_rcnn_R_50_FPN"
 C4 = "mask_rcnn_R_50_C4"

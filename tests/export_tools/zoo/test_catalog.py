@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from export_tools.config import check_supported, load_config
+from export_tools.config import load_config
+from export_tools.modeling.supported import check_supported
 from export_tools.zoo.catalog import DEFAULT_BASE_URL, ZooError, all_entries, get_entry
 from export_tools.zoo.generate_catalog import generate
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 
+from d2common.zoo_names import zoo_onnx_path
 from daemon.config.loader import load_config
-from daemon.zoo_cache import zoo_onnx_path
 from tests.daemon.daemon_helpers import DaemonProcess, daemon_config, subprocess_env, write_yaml
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import cv2
 import pytest
 
+from d2common.errors import ModelError
+from d2common.zoo_names import zoo_onnx_path
 from daemon.cli.main import main
-from daemon.errors import ModelError
 from daemon.evaluation.parity import compare_image
 from daemon.inference.predictor import Predictor
-from daemon.zoo_cache import resolve_model, zoo_onnx_path
+from daemon.zoo_cache import resolve_model
 from tests.daemon.evaluation.conftest import load_expected
 
 
