@@ -34,6 +34,10 @@ ZOO = {
     "retinanet_R_50_FPN_3x": "COCO-Detection/retinanet_R_50_FPN_3x",
 }
 
+# The sections that quote ONNX Runtime figures pin it (the Predictor's default, "auto", may
+# pick another engine); the backends and Detectron2 sections compare engines explicitly.
+ORT = "onnxruntime"
+
 # network input size -> the camera frame it is resized from (4:3, ResizeShortestEdge)
 SIZES = {"800x1067": (1080, 1440), "480x640": (720, 960)}
 

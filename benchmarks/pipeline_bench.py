@@ -80,7 +80,8 @@ def run_daemon(model: Path, video: Path, workdir: Path, threads: int, fps: float
     """``d2stream run`` on the video; returns its final stats and the events."""
     source = {"type": "opencv", "url": str(video), "realtime": fps > 0}
     config = {
-        "model": {"path": str(model), "num_threads": threads, "spin_wait": spin_wait},
+        "model": {"path": str(model), "num_threads": threads, "spin_wait": spin_wait,
+                  "backend": "onnxruntime"},
         "cameras": [{"name": "bench", "source": source, "queue_size": 1}],
         # every frame to the model, like the bare loop (events_bench.py measures the gating)
         "detect": {"fps": 0}, "motion": {"enabled": False},
@@ -114,7 +115,7 @@ def bare_loop_here(model: Path, video: Path, threads: int) -> dict[str, float]:
             break
         frames.append(image)
     cap.release()
-    predictor = Predictor(model, num_threads=threads)
+    predictor = Predictor(model, num_threads=threads, backend="onnxruntime")
     start = time.perf_counter()
     for image in frames:
         predictor.predict_compact(image)

@@ -110,13 +110,13 @@ def main() -> int:
         for n in CAMERAS:
             remote = [Predictor(args.model, backend="remote", remote=options)
                       for _ in range(n)]
-            local = [Predictor(args.model, num_threads=max(1, args.threads // n))
-                     for _ in range(n)]
+            local = [Predictor(args.model, num_threads=max(1, args.threads // n),
+                               backend="onnxruntime") for _ in range(n)]
             r = _fps(remote, image, args.seconds)
             loc = _fps(local, image, args.seconds)
             print(f"{n:>8} {r:>11.2f} {loc:>10.2f}")
         one_remote = Predictor(args.model, backend="remote", remote=options)
-        one_local = Predictor(args.model, num_threads=args.threads)
+        one_local = Predictor(args.model, num_threads=args.threads, backend="onnxruntime")
         lat_r, lat_l = _latency(one_remote, image, 10), _latency(one_local, image, 10)
         ser = _serialisation_ms(one_local, image)
         print(f"latency per frame, 1 camera: local {lat_l:.1f} ms, remote {lat_r:.1f} ms, "

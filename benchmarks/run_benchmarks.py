@@ -28,6 +28,7 @@ from typing import Any
 
 from benchmarks import sections_extra
 from benchmarks.bench_lib import (
+    ORT,
     SIZES,
     ZOO,
     cpu_peak,
@@ -64,7 +65,8 @@ def latency(args: argparse.Namespace, out: dict[str, Any]) -> None:
     rows = []
     for short, path, size, (h, w) in model_sizes(args.models, args.sizes):
         report = count_model_flops(path, size)
-        pred = Predictor(path, num_threads=args.threads, min_size=h, max_size=w)
+        pred = Predictor(path, num_threads=args.threads, min_size=h, max_size=w,
+                         backend=ORT)
         image = frame(*SIZES[size])
         x = pred.preprocess(image)
         mm = {"ort": ort_matmul_gflops(threads=args.threads), "numpy": matmul_gflops()}

@@ -15,6 +15,7 @@ from typing import Any
 from benchmarks.bench_lib import (
     CACHE,
     FIXTURES,
+    ORT,
     REPO,
     SIZES,
     calibration_folder,
@@ -72,8 +73,8 @@ def int8(args: argparse.Namespace, out: dict[str, Any]) -> None:
     rows = []
     for size in args.sizes:
         h, w = size_hw(size)
-        p32 = Predictor(fp32, num_threads=args.threads, min_size=h, max_size=w)
-        p8 = Predictor(q, num_threads=args.threads, min_size=h, max_size=w)
+        p32 = Predictor(fp32, num_threads=args.threads, min_size=h, max_size=w, backend=ORT)
+        p8 = Predictor(q, num_threads=args.threads, min_size=h, max_size=w, backend=ORT)
         x = p32.preprocess(camera_frame(*SIZES[size]))
         t = interleaved({"fp32": graph_run(p32, x), "int8": graph_run(p8, x)}, args.runs)
         speedup = t["fp32"].p50 / t["int8"].p50
@@ -100,8 +101,8 @@ def int8_accuracy(calib: Path) -> list[dict[str, Any]]:
                                                                  images=64)
         ap = {}
         for label, path in variants.items():
-            rep = evaluate_predictions(Predictor(path), val / "annotations.json", val / "images",
-                                       progress=False)
+            rep = evaluate_predictions(Predictor(path, backend=ORT), val / "annotations.json",
+                                       val / "images", progress=False)
             ap[label] = {task: m["AP"] for task, m in rep.metrics.items()}
         delta = {label: {t: ap[label][t] - ap["fp32"][t] for t in ap["fp32"]} for label in ap}
         rows.append({"model": name, "ap": ap, "change": delta})
@@ -142,7 +143,7 @@ def pi_setting(args: argparse.Namespace, out: dict[str, Any]) -> None:
     models = {"fp32": fp32, "int8": int8_model(fp32, calibration_folder(), PI_MIN_SIZE),
               f"int8, {PI_PROPOSALS} proposals": pi_model()}
     image = camera_frame(*PI_FRAME)
-    preds = {k: Predictor(m, num_threads=args.threads, min_size=PI_MIN_SIZE)
+    preds = {k: Predictor(m, num_threads=args.threads, min_size=PI_MIN_SIZE, backend=ORT)
              for k, m in models.items()}
     net = preds["int8"].preprocess(image).shape[2:]
     t = interleaved({k: end_to_end_run(p, image) for k, p in preds.items()},
@@ -164,7 +165,7 @@ t0 = time.time()
 from d2common.image_io import read_image_bgr
 from daemon.inference.predictor import Predictor
 t1 = time.time()
-pred = Predictor(sys.argv[1], optimized_cache=sys.argv[3] or None)
+pred = Predictor(sys.argv[1], optimized_cache=sys.argv[3] or None, backend="onnxruntime")
 t2 = time.time()
 inst = pred(read_image_bgr(sys.argv[2]))
 t3 = time.time()

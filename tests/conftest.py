@@ -7,7 +7,8 @@ missing every test that needs it fails with a message saying so: nothing is skip
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,20 @@ def require_fixtures() -> Path:
 
 def manifest(model: str) -> dict:
     return json.loads((require_fixtures() / model / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_d2stream_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``D2STREAM_CACHE`` of this test session (daemons started by tests inherit it): the
+    backend choices of ``backend: auto`` and zoo exports never land in the user's cache."""
+    folder = tmp_path_factory.mktemp("d2stream-cache")
+    before = os.environ.get("D2STREAM_CACHE")
+    os.environ["D2STREAM_CACHE"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("D2STREAM_CACHE", None)
+    else:
+        os.environ["D2STREAM_CACHE"] = before
 
 
 @pytest.fixture(scope="session")

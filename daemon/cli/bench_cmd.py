@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from d2common.errors import D2StreamError
 from daemon.demo.synthetic import synthetic_scene
-from daemon.inference.backends import BACKENDS, DEFAULT_BACKEND
+from daemon.inference.backends import DEFAULT_BACKEND, LOCAL_BACKEND_CHOICES
 from daemon.inference.predictor import Predictor, postprocess
 
 log = logging.getLogger(__name__)
@@ -27,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=10, help="timed runs (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
     parser.add_argument("--image", help="an image to use instead of synthetic shapes")
-    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=list(BACKENDS),
-                        help=f"inference engine (default {DEFAULT_BACKEND})")
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=list(LOCAL_BACKEND_CHOICES),
+                        help=f"inference engine (default {DEFAULT_BACKEND}: the fastest "
+                             "installed one, measured once and cached)")
     parser.add_argument("--no-peak", action="store_true",
                         help="skip the CPU peak / matmul / FLOP-floor lines")
 
@@ -88,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     out.write(f"model       {args.model} ({meta.meta_architecture}"
               f"{', int8' if meta.quantization else ''})\n")
     out.write(f"input       {net_input.shape[2]}x{net_input.shape[3]}  threads "
-              f"{args.threads or 'default'}  runs {args.runs}  backend {args.backend}\n")
+              f"{args.threads or 'default'}  runs {args.runs}  backend "
+              f"{predictor.backend.name}{' (auto)' if args.backend == 'auto' else ''}\n")
     shown = {"graph": True, "postprocess": True, "mask paste": meta.has_masks,
              "panoptic": meta.has_panoptic}
     for key, values in times.items():

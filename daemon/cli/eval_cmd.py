@@ -7,6 +7,8 @@ import json
 import logging
 from pathlib import Path
 
+from daemon.inference.backends import DEFAULT_BACKEND, LOCAL_BACKEND_CHOICES
+
 logger = logging.getLogger(__name__)
 
 
@@ -21,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--coco-results", type=Path, metavar="OUT.json",
                         help="write the detections as a standard COCO results file")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
-    parser.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "openvino"],
-                        help="inference engine (default onnxruntime)")
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=list(LOCAL_BACKEND_CHOICES),
+                        help=f"inference engine (default {DEFAULT_BACKEND}: the fastest "
+                             "installed one, measured once and cached)")
     parser.add_argument("--max-images", type=int, default=None, metavar="N",
                         help="evaluate only the first N images (by image id)")
     parser.add_argument("--kpt-oks-sigmas", type=float, nargs="+", metavar="S",

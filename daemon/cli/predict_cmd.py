@@ -13,6 +13,7 @@ import cv2
 from d2common.errors import D2StreamError
 from d2common.image_io import list_images, read_image_bgr
 from d2common.metadata import ModelMetadata
+from daemon.inference.backends import DEFAULT_BACKEND, LOCAL_BACKEND_CHOICES
 from daemon.inference.instances import Instances
 from daemon.inference.panoptic import PanopticResult
 from daemon.inference.predictor import Predictor
@@ -37,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"annotated images show instances scoring at least S (default "
                              f"{DISPLAY_MIN_SCORE}), one per object; --json always lists all")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
-    parser.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "openvino"],
-                        help="inference engine (default onnxruntime)")
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=list(LOCAL_BACKEND_CHOICES),
+                        help=f"inference engine (default {DEFAULT_BACKEND}: the fastest "
+                             "installed one, measured once and cached)")
     parser.add_argument("--min-size", type=int, default=None,
                         help="override INPUT.MIN_SIZE_TEST (short edge of the network input)")
     parser.add_argument("--max-size", type=int, default=None, help="override INPUT.MAX_SIZE_TEST")

@@ -75,11 +75,14 @@ class ModelSection(_Section):
     path: Path
     num_threads: int | None = Field(default=None, ge=1, le=256)
     min_score: float = Field(default=0.5, ge=0.0, le=1.0)
-    # inference engine: onnxruntime (default) or openvino (pip install 'd2stream[openvino]')
-    backend: Literal["onnxruntime", "openvino", "remote"] = "onnxruntime"
+    # inference engine: auto (default: the fastest installed local engine, measured at the first
+    # start and cached), or force onnxruntime or openvino (pip install 'd2stream[openvino]'), or
+    # remote: an Open Inference Protocol server (docs/scaling-out.md); auto never picks remote
+    backend: Literal["auto", "onnxruntime", "openvino", "remote"] = "auto"
     # backend remote: the Open Inference Protocol server (docs/scaling-out.md)
     remote: RemoteSection = _section()
-    # onnxruntime: folder caching the optimised graph for a faster start (None: no cache)
+    # onnxruntime: folder caching the optimised graph for a faster start (None: no cache);
+    # auto caches its choice there too
     optimized_cache: CachePath | None = None
     # onnxruntime: inference threads busy-wait for work instead of sleeping (faster; off saves
     # power and heat on a shared or passively cooled machine; docs/performance.md)

@@ -37,7 +37,8 @@ def written_paths(config: DaemonConfig) -> list[WrittenPath]:
     out = config.outputs
     paths = []
     model = config.model
-    if model.backend == "onnxruntime" and model.optimized_cache is not None:
+    # onnxruntime caches its optimised graph there, auto its measured choice of engine
+    if model.backend in ("auto", "onnxruntime") and model.optimized_cache is not None:
         paths.append(WrittenPath("model.optimized_cache", model.optimized_cache, True))
     if is_zoo_reference(model.path):
         name = normalise_zoo_name(str(model.path))

@@ -43,7 +43,7 @@ class WorkerSpec:
     num_threads: int | None
     min_score: float
     log_level: int = logging.INFO
-    backend: str = "onnxruntime"
+    backend: str = "auto"
     optimized_cache: str | None = None
     spin_wait: bool = True
     remote: RemoteOptions | None = None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
+import mmap
 import os
 from dataclasses import dataclass
 from typing import Protocol
@@ -12,7 +14,6 @@ import numpy as np
 
 from d2common.errors import ModelError
 
-DEFAULT_BACKEND = "onnxruntime"
 # name -> (module implementing it, the Python package of its local engine; None: no local
 # engine, it needs settings of its own and is not listed by available_backends)
 BACKENDS: dict[str, tuple[str, str | None]] = {
@@ -21,6 +22,17 @@ BACKENDS: dict[str, tuple[str, str | None]] = {
     # an Open Inference Protocol server (d2stream serve, Triton, KServe): stdlib HTTP only
     "remote": ("daemon.inference.backends.remote_backend", None),
 }
+# What a user may ask for: "auto" (the fastest installed one for the model on this machine,
+# measured once and cached: daemon.inference.backends.auto) or one engine by name.
+DEFAULT_BACKEND = "auto"
+BACKEND_CHOICES: tuple[str, ...] = (DEFAULT_BACKEND, *BACKENDS)
+# The engines that run the model in this process (what auto chooses among), and what a command
+# without remote settings (predict, bench) may ask for.
+LOCAL_BACKENDS: tuple[str, ...] = tuple(n for n, (_, pkg) in BACKENDS.items() if pkg is not None)
+LOCAL_BACKEND_CHOICES: tuple[str, ...] = (DEFAULT_BACKEND, *LOCAL_BACKENDS)
+# Engines that generate their kernels at run time (JIT) and so need memory that is writable
+# and executable, which a sandbox may forbid (systemd's MemoryDenyWriteExecute=yes).
+JIT_BACKENDS = frozenset({"openvino"})
 
 
 @dataclass(frozen=True)
@@ -82,15 +94,35 @@ def available_backends() -> list[str]:
             if pkg is not None and importlib.util.find_spec(pkg) is not None]
 
 
+@functools.cache
+def executable_memory_allowed() -> bool:
+    """Whether this process may map writable+executable memory (what a JIT needs)."""
+    prot = getattr(mmap, "PROT_EXEC", None)
+    if prot is None:
+        return True  # no such protection model here (not Linux / BSD)
+    try:
+        region = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | prot)
+    except OSError:
+        return False
+    region.close()
+    return True
+
+
 def create_backend(name: str, model_path: str | os.PathLike,
                    options: BackendOptions | None = None) -> Backend:
-    """Load ``model_path`` with backend ``name``; raises :class:`ModelError` when impossible."""
+    """Load ``model_path`` with engine ``name`` (not ``auto``, which the ``Predictor`` resolves);
+    raises :class:`ModelError` when impossible."""
     if name not in BACKENDS:
         raise ModelError(f"unknown inference backend {name!r}; choose one of "
-                         f"{', '.join(BACKENDS)}")
+                         f"{', '.join(BACKEND_CHOICES)}")
     module_name, package = BACKENDS[name]
     if package is not None and importlib.util.find_spec(package) is None:
         raise ModelError(f"backend {name!r} needs the Python package {package!r}; install it "
                          f"with: pip install 'd2stream[{name}]'")
+    if name in JIT_BACKENDS and not executable_memory_allowed():
+        raise ModelError(f"backend {name!r} compiles its kernels at run time, which needs "
+                         "writable+executable memory, and this process may not map any (a "
+                         "sandbox such as systemd's MemoryDenyWriteExecute=yes); use "
+                         "onnxruntime or auto")
     module = importlib.import_module(module_name)
     return module.load(model_path, options or BackendOptions())

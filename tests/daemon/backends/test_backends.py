@@ -9,6 +9,7 @@ from d2common.errors import ModelError
 from daemon.inference.backends import (
     BACKENDS,
     BackendOptions,
+    auto,
     available_backends,
     create_backend,
 )
@@ -33,6 +34,14 @@ def _backend_params():
 
 def test_onnxruntime_is_always_available():
     assert "onnxruntime" in available_backends()
+
+
+def test_every_backend_auto_can_pick_runs_the_parity_tests():
+    """``auto`` chooses among installed registry backends only, and each of those is a
+    non-skipped parameter of the parity tests below."""
+    tested = {p.values[0] for p in _backend_params() if not p.marks}
+    assert set(auto.candidates()) <= tested
+    assert set(auto.candidates()) == set(available_backends()) & tested
 
 
 def test_unknown_backend_names_the_choices(exported):
@@ -76,11 +85,12 @@ def _match(raw: dict, expected) -> np.ndarray:
     return np.asarray(order)
 
 
-@pytest.mark.parametrize("backend", _backend_params())
+@pytest.mark.parametrize("backend", [*_backend_params(), pytest.param("auto", id="auto")])
 def test_predictor_end_to_end_with_threads(backend, exported, fixtures):
     import cv2
 
     pred = Predictor(exported("mask_rcnn_R_50_FPN_demo"), num_threads=1, backend=backend)
+    assert pred.backend.name == backend or backend == "auto" and pred.backend.name in BACKENDS
     image = cv2.imread(str(fixtures / "mask_rcnn_R_50_FPN_demo" / "image_0.png"))
     inst = pred(image)
     expected = np.load(fixtures / "mask_rcnn_R_50_FPN_demo" / "expected_0.npz")

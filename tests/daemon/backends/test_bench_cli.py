@@ -9,11 +9,11 @@ import pytest
 from daemon.cli.main import main
 
 
-@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+@pytest.mark.parametrize("backend", ["auto", "onnxruntime", "openvino"])
 def test_bench_prints_latency_memory_and_efficiency(backend, exported, capsys):
-    from daemon.inference.backends import available_backends
+    from daemon.inference.backends import auto
 
-    if backend not in available_backends():
+    if backend != "auto" and backend not in auto.available_backends():
         pytest.skip(f"{backend} not installed")
     model = exported("faster_rcnn_R_50_FPN")
     code = main(["bench", str(model), "--size", "240x320", "--threads", "1", "--runs", "2",
@@ -22,7 +22,11 @@ def test_bench_prints_latency_memory_and_efficiency(backend, exported, capsys):
     assert code == 0
     assert re.search(r"^graph\s+p50\s+[\d.]+ ms\s+p90\s+[\d.]+ ms", out, re.M)
     assert re.search(r"^peak RSS\s+\d+ MB", out, re.M)
-    assert f"backend {backend}" in out and "input      256x320" not in out
+    if backend == "auto":  # the engine it picked, named
+        assert re.search(rf"backend ({'|'.join(auto.candidates())}) \(auto\)", out), out
+    else:
+        assert f"backend {backend}\n" in out
+    assert "input      256x320" not in out
     assert re.search(r"^input\s+240x320", out, re.M)
     assert re.search(r"^cpu peak .* = [\d.]+ GFLOP/s fp32", out, re.M)
     assert re.search(r"^matmul\s+[\d.]+ GFLOP/s", out, re.M)

@@ -10,6 +10,7 @@ from d2common.errors import ModelError
 from daemon.config import ConfigError, parse_config
 from daemon.config.schema import WorkerSection
 from daemon.inference.backends import available_backends
+from daemon.pipeline.runner import worker_spec
 from daemon.pipeline.supervisor import WorkerSupervisor
 from daemon.pipeline.worker import WorkerSpec
 from daemon.structures.metrics import Metrics
@@ -29,10 +30,13 @@ def base(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_backend_defaults_to_onnxruntime(base: Path) -> None:
-    assert parse_config(CONFIG % "", base_dir=base, env={}).model.backend == "onnxruntime"
-    cfg = parse_config(CONFIG % ", backend: openvino", base_dir=base, env={})
-    assert cfg.model.backend == "openvino"
+def test_backend_defaults_to_auto(base: Path) -> None:
+    cfg = parse_config(CONFIG % "", base_dir=base, env={})
+    assert cfg.model.backend == "auto"
+    assert worker_spec(cfg, base / "m.onnx").backend == "auto" == WorkerSpec("m", 1, 0.5).backend
+    for forced in ("onnxruntime", "openvino"):
+        cfg = parse_config(CONFIG % f", backend: {forced}", base_dir=base, env={})
+        assert cfg.model.backend == forced and worker_spec(cfg, base / "m.onnx").backend == forced
 
 
 def test_optimized_cache_is_resolved_against_the_config_folder(base: Path) -> None:
@@ -58,7 +62,7 @@ def test_worker_loads_with_the_configured_backend(exported) -> None:
     model = str(exported("faster_rcnn_R_50_FPN"))
     with pytest.raises(ModelError, match="unknown inference backend 'nope'"):
         _start(WorkerSpec(model, 1, 0.5, backend="nope"))
-    for backend in available_backends():
+    for backend in ["auto", *available_backends()]:
         meta = _start(WorkerSpec(model, 1, 0.5, backend=backend))
         assert meta["meta_architecture"] == "GeneralizedRCNN" and len(meta["class_names"]) == 3
 
@@ -67,7 +71,8 @@ def test_worker_writes_the_optimized_graph_cache(exported, tmp_path: Path) -> No
     model = str(exported("faster_rcnn_R_50_FPN"))
     cache = tmp_path / "ort-cache"
     for _ in range(2):  # the first start writes the cache, the second reads it
-        meta = _start(WorkerSpec(model, 1, 0.5, optimized_cache=str(cache)))
+        meta = _start(WorkerSpec(model, 1, 0.5, backend="onnxruntime",
+                                 optimized_cache=str(cache)))
         assert meta["meta_architecture"] == "GeneralizedRCNN" and len(meta["class_names"]) == 3
         assert [p.suffix for p in cache.iterdir()] == [".onnx"]
 
@@ -75,8 +80,6 @@ def test_worker_writes_the_optimized_graph_cache(exported, tmp_path: Path) -> No
 def test_spin_wait_setting_reaches_the_worker_spec(base: Path) -> None:
     """The worker's threads spin by default (ONNX Runtime's fastest); ``spin_wait: false``
     reaches the worker's spec."""
-    from daemon.pipeline.runner import worker_spec  # noqa: PLC0415
-
     cfg = parse_config(CONFIG % "", base_dir=base, env={})
     assert worker_spec(cfg, base / "m.onnx").spin_wait is True
     cfg = parse_config(CONFIG % ", spin_wait: false", base_dir=base, env={})
@@ -87,6 +90,7 @@ def test_spin_wait_setting_reaches_the_worker_spec(base: Path) -> None:
 def test_spin_wait_reaches_the_onnxruntime_session(exported, spin: bool) -> None:
     from daemon.inference.predictor import Predictor  # noqa: PLC0415
 
-    predictor = Predictor(exported("faster_rcnn_R_50_FPN"), num_threads=1, spin_wait=spin)
+    predictor = Predictor(exported("faster_rcnn_R_50_FPN"), num_threads=1, spin_wait=spin,
+                          backend="onnxruntime")
     opts = predictor.backend.session.get_session_options()
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == str(int(spin))

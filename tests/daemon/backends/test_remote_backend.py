@@ -36,7 +36,8 @@ def _same(a, b) -> None:  # two Instances
 
 
 def test_remote_instances_equal_local_inference(server: ServeProcess, demo_model: Path) -> None:
-    local, remote = Predictor(demo_model), _remote(server, demo_model)
+    # d2stream serve runs onnxruntime, so the local reference does too (auto may pick openvino)
+    local, remote = Predictor(demo_model, backend="onnxruntime"), _remote(server, demo_model)
     assert remote.metadata == local.metadata  # read from the server's model metadata
     for i in range(5):
         image = read_image_bgr(require_fixtures() / "mask_rcnn_R_50_FPN_demo" / f"image_{i}.png")
@@ -63,7 +64,7 @@ def test_server_down_retries_then_drops_or_falls_back(demo_model: Path, tmp_path
         dropping = _remote(proc, retries=2)
         falling_back = _remote(proc, demo_model, fallback="local")
         image = read_image_bgr(require_fixtures() / "mask_rcnn_R_50_FPN_demo" / "image_0.png")
-        expected = Predictor(demo_model)(image)
+        expected = Predictor(demo_model, backend="onnxruntime")(image)
         proc.kill()
         with pytest.raises(RemoteError, match=r"unreachable.*after 3 attempts"):
             dropping(image)
@@ -86,5 +87,6 @@ def test_triton_style_config_parameters_equal_the_metadata(server: ServeProcess,
 
     status, config = get(f"{server.url}/v2/models/demo/config")
     assert status == 200 and config["platform"] == "onnxruntime_onnx"
-    assert config_parameters(config) == Predictor(demo_model).backend.metadata_props
+    local = Predictor(demo_model, backend="onnxruntime")
+    assert config_parameters(config) == local.backend.metadata_props
     assert config_parameters({"parameters": {"a": {"int64_value": 1}}}) == {}

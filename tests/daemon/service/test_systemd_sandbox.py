@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import require_fixtures
 from tests.daemon.daemon_helpers import (
     REPO_ROOT,
@@ -75,17 +77,38 @@ def test_the_sandbox_refuses_what_the_unit_forbids() -> None:
 
 def test_predict_gives_the_same_detections_inside_the_sandbox(tmp_path: Path,
                                                               demo_model: Path) -> None:
+    """Inside, the default backend (auto) leaves out OpenVINO, whose JIT the unit's
+    MemoryDenyWriteExecute forbids, and runs ONNX Runtime: the same detections as outside."""
+    from daemon.inference.backends import available_backends  # noqa: PLC0415
+
     image = require_fixtures() / "mask_rcnn_R_50_FPN_demo" / "image_0.png"
     command = [sys.executable, "-m", "daemon.cli.main", "predict", str(demo_model), str(image),
                "--threads", "2", "--json"]
     inside = sandboxed(*command, str(tmp_path / "inside.json"))
     assert inside.returncode == 0 and "Traceback" not in inside.stderr, inside.stderr
-    outside = subprocess.run([*command, str(tmp_path / "outside.json")], cwd=REPO_ROOT,
+    if "openvino" in available_backends():
+        assert "openvino not a candidate: this process may not map executable memory" \
+            in inside.stderr, inside.stderr
+    outside = subprocess.run([*command, str(tmp_path / "outside.json"), "--backend",
+                              "onnxruntime"], cwd=REPO_ROOT,
                              env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert outside.returncode == 0, outside.stderr
     a = json.loads((tmp_path / "inside.json").read_text())
     b = json.loads((tmp_path / "outside.json").read_text())
     assert a == b and a  # bit-identical detections
+
+
+def test_forced_openvino_inside_the_sandbox_is_a_one_line_error(tmp_path: Path,
+                                                                demo_model: Path) -> None:
+    from daemon.inference.backends import available_backends  # noqa: PLC0415
+
+    if "openvino" not in available_backends():
+        pytest.skip("openvino not installed")
+    image = require_fixtures() / "mask_rcnn_R_50_FPN_demo" / "image_0.png"
+    proc = sandboxed(sys.executable, "-m", "daemon.cli.main", "predict", str(demo_model),
+                     str(image), "--backend", "openvino", "--json", str(tmp_path / "o.json"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "backend 'openvino' compiles its kernels at run time" in proc.stderr, proc.stderr
 
 
 def test_the_daemon_runs_inside_the_sandbox(tmp_path: Path, demo_model: Path, demo_video,  # noqa: ANN001
