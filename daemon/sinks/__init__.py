@@ -58,7 +58,10 @@ def build_sinks(config: DaemonConfig, metrics: Metrics, request_stop: Callable[[
     if out.snapshots.enabled:
         from daemon.sinks.snapshots import SnapshotSink  # noqa: PLC0415
 
-        sinks.append(SnapshotSink(out.snapshots, config.draw, events, metrics))
+        if journal is not None:
+            sinks.append(CONSUMERS["snapshots"](out.snapshots, config.draw, journal, metrics))
+        else:
+            sinks.append(SnapshotSink(out.snapshots, config.draw, events, metrics))
     if out.http.enabled:
         from daemon.sinks.http_view import HttpSink  # noqa: PLC0415
 
