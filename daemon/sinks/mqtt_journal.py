@@ -60,7 +60,7 @@ class ExactlyOnce:
         self.cursor = journal.cursor(name)
         self.client_id = f"{config.client_id}-events"
         self.conn = Connection(config.host, config.port, config.tls,
-                               timeout_s=max(5.0, float(config.keepalive_s)))
+                               timeout_s=float(min(10, config.keepalive_s)))
         self.connected = False
         self.error: str | None = None
         self.delivered = 0
