@@ -8,6 +8,7 @@ import socket
 import time
 from pathlib import Path
 
+from tests.daemon.reliability.fault_helpers import report_figure
 from tests.daemon.serve_process import ServeProcess, get
 
 TOKEN = "serve-s3cret"
@@ -59,6 +60,9 @@ def test_slowloris_cannot_lock_out_an_authenticated_client(demo_model: Path,
         assert set(statuses) == {200}, statuses
         assert max(cut_after) < timeout + 30  # the total deadline (slack for a loaded machine)
         assert get(f"{proc.url}/v2/health/ready")[0] == 401  # credentials still required
+        report_figure("serve_slowloris_probes_200", len(statuses))
+        report_figure("serve_slowloris_cut_after_s", [round(min(cut_after), 1),
+                                                      round(max(cut_after), 1)])
     finally:
         proc.kill()
     log = proc.log.read_text()
