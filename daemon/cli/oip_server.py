@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import numpy as np
@@ -28,7 +27,8 @@ from d2common import __version__
 from d2common.errors import D2StreamError
 from daemon.inference.backends import Backend
 from daemon.inference.oip_codec import HEADER_LENGTH, datatype_of, decode, encode
-from daemon.sinks.http_guard import BoundedHTTPServer, Credentials
+from daemon.sinks.http_guard import Credentials, RejectionLog
+from daemon.sinks.http_server import GuardedHandler, GuardedHTTPServer
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,12 @@ class ModelHost:
             self._slots.release()
 
 
-class OipHandler(BaseHTTPRequestHandler):
-    """One request; ``server.host`` and ``server.credentials`` are set by :func:`make_server`."""
+class OipHandler(GuardedHandler):
+    """One request; ``server.host`` and ``server.credentials`` are set by :func:`make_server`.
+
+    Like the live view's (``GuardedHTTPServer``): a request must be complete within the
+    whole-request deadline, slow unauthenticated clients cannot hold the threads an
+    authenticated one needs, and only an authorised request takes a work slot."""
 
     protocol_version = "HTTP/1.1"
     server_version = "d2stream-oip"
@@ -125,8 +129,23 @@ class OipHandler(BaseHTTPRequestHandler):
         return "/".join(rest), ""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._guarded(self._get)
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._guarded(self._post)
+
+    def _guarded(self, route: Any) -> None:
         if not self._authorised():
             return
+        if not self.take_work_slot():
+            self._error(503, "too many clients; retry", {"Retry-After": "1"})
+            return
+        try:
+            route()
+        finally:
+            self.release_work_slot()
+
+    def _get(self) -> None:
         host: ModelHost = self.server.host  # type: ignore[attr-defined]
         path = self.path.partition("?")[0].rstrip("/")
         if path in ("/v2/health/live", "/v2/health/ready"):
@@ -149,9 +168,7 @@ class OipHandler(BaseHTTPRequestHandler):
             else:
                 self._error(404, f"no route {path}")
 
-    def do_POST(self) -> None:  # noqa: N802
-        if not self._authorised():
-            return
+    def _post(self) -> None:
         route = self._model_route()
         if route is None or route[1] or route[0] != "infer":
             self._error(404, route[1] if route and route[1] else f"no route {self.path}")
@@ -216,9 +233,15 @@ def _check_inputs(feeds: dict[str, np.ndarray], names: list[str]) -> None:
 
 
 def make_server(host: ModelHost, address: tuple[str, int], credentials: Credentials,
-                max_connections: int = 64) -> BoundedHTTPServer:
-    """A bound server (call ``serve_forever``)."""
-    server = BoundedHTTPServer(address, OipHandler, max_connections)
+                max_connections: int = 64, client_timeout_s: float = 10.0) -> GuardedHTTPServer:
+    """A bound server (call ``serve_forever``): at most ``max_connections`` wait for their
+    request and as many are served; a request not complete ``client_timeout_s`` after it began
+    is cut (each read of a body too)."""
+    handler = type("Handler", (OipHandler,), {"timeout": client_timeout_s})
+    rejections = RejectionLog(what="serve")
+    server = GuardedHTTPServer(address[0], address[1], handler, max_connections,
+                               client_timeout_s, rejections.reject)
+    server.rejections = rejections  # type: ignore[attr-defined]
     server.host = host  # type: ignore[attr-defined]
     server.credentials = credentials  # type: ignore[attr-defined]
     return server

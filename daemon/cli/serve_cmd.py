@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="inference threads")
     parser.add_argument("--max-queue", type=int, default=8,
                         help="requests that may wait for the model; more get 503 (8)")
+    parser.add_argument("--client-timeout", type=float, default=10.0,
+                        help="seconds a client has to send a whole request (10)")
 
 
 def _loopback(host: str) -> bool:
@@ -48,7 +50,10 @@ def run(args: argparse.Namespace) -> int:
     name = args.model_name or os.path.splitext(os.path.basename(args.model))[0]
     inputs = [i.name for i in backend.session.get_inputs()]  # type: ignore[attr-defined]
     host = ModelHost(name, backend, inputs, max(0, args.max_queue))
-    server = make_server(host, (args.host, args.port), Credentials(token=token))
+    if not args.client_timeout > 0:
+        raise ModelError(f"--client-timeout must be > 0, got {args.client_timeout}")
+    server = make_server(host, (args.host, args.port), Credentials(token=token),
+                         client_timeout_s=args.client_timeout)
     # one line on stdout-free stderr that scripts (and the tests) read for the bound port
     log.info("serving model %r on http://%s:%d/v2", name, args.host, server.server_address[1])
     try:

@@ -288,7 +288,7 @@ class EventLogOutput(_Section):
 
 
 class JournalSection(_Section):
-    enabled: bool = False
+    enabled: bool = True
     path: StatePath = Field(default=Path("var/journal.db"), validate_default=True)
 
 

@@ -46,7 +46,7 @@ def written_paths(config: DaemonConfig) -> list[WrittenPath]:
             paths.append(WrittenPath("model.path", cache_dir(), True))
     if out.event_log.enabled:
         paths.append(WrittenPath("outputs.event_log.path", out.event_log.path, False))
-    if out.mqtt.enabled and out.mqtt.outbox.enabled:
+    if out.mqtt.enabled and out.mqtt.outbox.enabled and not out.journal.enabled:
         paths.append(WrittenPath("outputs.mqtt.outbox.path", out.mqtt.outbox.path, False))
     if out.snapshots.enabled:
         paths.append(WrittenPath("outputs.snapshots.dir", out.snapshots.dir, True))

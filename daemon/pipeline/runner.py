@@ -30,6 +30,7 @@ from daemon.events.stage import CameraEvents, EventStage
 from daemon.events.switches import DetectionSwitches
 from daemon.inference.backends.base import RemoteOptions
 from daemon.pipeline.frame_queue import FrameHub
+from daemon.pipeline.journal_feed import JournalFeed
 from daemon.pipeline.ordering import InOrderDelivery, Outcome
 from daemon.pipeline.producer import Producer
 from daemon.pipeline.supervisor import WorkerResult, WorkerSupervisor
@@ -37,8 +38,7 @@ from daemon.pipeline.worker import WorkerSpec
 from daemon.service.monitor import ServiceMonitor
 from daemon.service.notify import Notifier
 from daemon.sinks import Sink, build_sinks
-from daemon.sinks.event_journal import Journal, JournalMessage
-from daemon.sinks.outbox import message_key
+from daemon.sinks.event_journal import Journal
 from daemon.sources import create_source
 from daemon.structures.frame import Frame
 from daemon.structures.metrics import Metrics, peak_rss_kb
@@ -76,8 +76,7 @@ class Pipeline:
         self.producers: list[Producer] = []
         self.sinks: list[Sink] = []
         self.journal: Journal | None = None
-        self._journaled = 0
-        self._journal_failing = False
+        self.feed: JournalFeed | None = None
         self._live_sinks: list[Sink] = []
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="dispatch",
                                             daemon=True)
@@ -179,6 +178,7 @@ class Pipeline:
             except (OSError, sqlite3.Error) as exc:
                 raise ConfigError(f"cannot open {section.path}: {exc}",
                                   key="outputs.journal.path") from None
+            self.feed = JournalFeed(self.journal, self.metrics)
         built = build_sinks(self.config, self.metrics, self.stop.set, self.switches,
                             self.journal)
         for sink in built + self.extra_sinks:
@@ -278,23 +278,8 @@ class Pipeline:
             sink.offer(result)
 
     def _journal_events(self, result: FrameResult) -> None:
-        assert self.journal is not None
-        try:
-            self.journal.append(JournalMessage(message_key(e), result.camera, e.json)
-                                for e in result.events)
-            self._journaled += 1
-            if self._journaled % 1000 == 0:
-                self.journal.trim()  # what every output has delivered
-        except sqlite3.Error as exc:  # disk full...: the other outputs still get the frame
-            self._journal_failing = True
-            if self.metrics.faults.sink_failed("journal", f"cannot append: {exc}"):
-                log.error("journal %s: cannot append (%s); events go on to the outputs that "
-                          "keep their own queue", self.journal.path, exc)
-            return
-        if self._journal_failing:
-            self._journal_failing = False
-            self.metrics.faults.sink_recovered("journal")
-            log.warning("journal %s: appending again", self.journal.path)
+        assert self.feed is not None
+        self.feed.add(result.camera, result.events)
 
     def _on_result(self, worker_result: WorkerResult) -> None:
         frame, done = worker_result.frame, worker_result.done_mono

@@ -36,7 +36,10 @@ def build_sinks(config: DaemonConfig, metrics: Metrics, request_stop: Callable[[
     if out.database.enabled:
         from daemon.sinks.event_db import EventDbSink  # noqa: PLC0415
 
-        sinks.append(EventDbSink(out.database, events, metrics))
+        if journal is not None:
+            sinks.append(CONSUMERS["database"](out.database, journal, metrics))
+        else:
+            sinks.append(EventDbSink(out.database, events, metrics))
     if out.recordings.enabled:
         from daemon.sinks.recording import RecordingSink  # noqa: PLC0415
 
@@ -45,6 +48,8 @@ def build_sinks(config: DaemonConfig, metrics: Metrics, request_stop: Callable[[
         from daemon.sinks.mqtt import MqttSink  # noqa: PLC0415
 
         if journal is not None:
+            import daemon.sinks.mqtt_journal  # noqa: F401, PLC0415 - registers the consumer
+
             sinks.append(CONSUMERS["mqtt"](out.mqtt, journal, metrics, switches=switches,
                                            snapshots=out.snapshots))
         else:
@@ -53,7 +58,10 @@ def build_sinks(config: DaemonConfig, metrics: Metrics, request_stop: Callable[[
     if out.snapshots.enabled:
         from daemon.sinks.snapshots import SnapshotSink  # noqa: PLC0415
 
-        sinks.append(SnapshotSink(out.snapshots, config.draw, events, metrics))
+        if journal is not None:
+            sinks.append(CONSUMERS["snapshots"](out.snapshots, config.draw, journal, metrics))
+        else:
+            sinks.append(SnapshotSink(out.snapshots, config.draw, events, metrics))
     if out.http.enabled:
         from daemon.sinks.http_view import HttpSink  # noqa: PLC0415
 

@@ -30,6 +30,9 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
     "key TEXT NOT NULL UNIQUE, camera TEXT NOT NULL, payload TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
+    # an output's messages between sending and acknowledgement (MQTT QoS 2: packet id, phase)
+    "CREATE TABLE IF NOT EXISTS inflight (name TEXT NOT NULL, seq INTEGER NOT NULL, "
+    "packet_id INTEGER NOT NULL, phase TEXT NOT NULL, PRIMARY KEY (name, seq))",
 )
 
 
@@ -90,14 +93,8 @@ class Journal:
         with self._appended:
             db = self._conn()
             before = db.total_changes
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany(
-                    "INSERT OR IGNORE INTO messages (key, camera, payload) VALUES (?, ?, ?)", rows)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            self._transaction(lambda conn: conn.executemany(
+                "INSERT OR IGNORE INTO messages (key, camera, payload) VALUES (?, ?, ?)", rows))
             self._appended.notify_all()
             return db.total_changes - before
 
@@ -124,6 +121,44 @@ class Journal:
             self._conn().execute(
                 "INSERT INTO cursors (name, seq) VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
                 "SET seq = excluded.seq WHERE excluded.seq > cursors.seq", (name, seq))
+
+    def inflight(self, name: str) -> list[tuple[int, int, str]]:
+        """Output ``name``'s in-flight messages: ``(seq, packet id, phase)`` in seq order."""
+        with self._lock:
+            rows = self._conn().execute(
+                "SELECT seq, packet_id, phase FROM inflight WHERE name = ? ORDER BY seq",
+                (name,)).fetchall()
+        return [(int(s), int(p), str(ph)) for s, p, ph in rows]
+
+    def set_inflight(self, name: str, rows: list[tuple[int, int]], phase: str) -> None:
+        """Record ``(seq, packet id)`` rows of output ``name`` in ``phase`` (one transaction,
+        durable on return)."""
+        with self._lock:
+            self._transaction(lambda db: db.executemany(
+                "INSERT OR REPLACE INTO inflight (name, seq, packet_id, phase) "
+                "VALUES (?, ?, ?, ?)", [(name, seq, pid, phase) for seq, pid in rows]))
+
+    def complete(self, name: str, seq: int) -> None:
+        """Output ``name`` delivered everything up to ``seq``: its in-flight rows up to there
+        go and its cursor moves, in one transaction."""
+        def run(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM inflight WHERE name = ? AND seq <= ?", (name, seq))
+            db.execute("INSERT INTO cursors (name, seq) VALUES (?, ?) ON CONFLICT(name) DO "
+                       "UPDATE SET seq = excluded.seq WHERE excluded.seq > cursors.seq",
+                       (name, seq))
+        with self._lock:
+            self._transaction(run)
+
+    def _transaction(self, body: Callable[[sqlite3.Connection], Any]) -> None:
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            body(db)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:  # SQLite may have rolled back itself (disk full)
+                db.execute("ROLLBACK")
+            raise
 
     def wait(self, after: int, timeout: float) -> bool:
         """Wait up to ``timeout`` s for an entry past ``after``; whether there is one."""
@@ -173,6 +208,11 @@ class Cursor:
             self.journal.set_position(self.name, seq)
             self.acked = seq
             self._read = max(self._read, seq)
+
+    def moved(self, seq: int) -> None:
+        """The journal already stored this cursor at ``seq`` (``Journal.complete``)."""
+        self.acked = max(self.acked, seq)
+        self._read = max(self._read, seq)
 
     def rewind(self) -> None:
         """Read again from the last acknowledged entry (after a failed delivery)."""

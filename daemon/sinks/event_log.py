@@ -16,7 +16,7 @@ from daemon.config.errors import ConfigError
 from daemon.config.schema import EventLogOutput
 from daemon.sinks.base import EventsOnly, Sink
 from daemon.sinks.event_journal import Journal, register_consumer
-from daemon.sinks.journal_jsonl import JsonlDelivery
+from daemon.sinks.journal_jsonl import JournalUnwritable, JsonlDelivery
 from daemon.sinks.jsonl import JsonlWriter
 from daemon.structures.metrics import Metrics
 from daemon.structures.results import FrameResult
@@ -153,6 +153,12 @@ class JournalEventLogSink(Sink):
         try:
             while self.delivery.pump():
                 pass
+        except JournalUnwritable as exc:
+            self._broken = True
+            self._next_retry = time.monotonic() + RETRY_INTERVAL_S
+            self.report_failure(f"cannot record its progress in the {exc}; events wait in "
+                                "the journal")
+            return
         except OSError as exc:
             self._broken = True
             self._next_retry = time.monotonic() + RETRY_INTERVAL_S

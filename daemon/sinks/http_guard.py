@@ -93,8 +93,11 @@ class Credentials:
 class RejectionLog:
     """Counts rejected requests by reason and logs a warning at most once a minute per reason."""
 
-    def __init__(self, count: Callable[[str], None] | None = None) -> None:
+    def __init__(self, count: Callable[[str], None] | None = None,
+                 what: str = "live view") -> None:
         self._count = count
+        self.what = what
+        self.counts: dict[str, int] = {}
         self._lock = threading.Lock()
         self._last: dict[str, float] = {}
         self._since: dict[str, int] = {}
@@ -104,12 +107,14 @@ class RejectionLog:
             self._count(reason)
         now = time.monotonic()
         with self._lock:
+            self.counts[reason] = self.counts.get(reason, 0) + 1
             self._since[reason] = self._since.get(reason, 0) + 1
             if now - self._last.get(reason, -_WARN_EVERY_S) < _WARN_EVERY_S:
                 return
             self._last[reason] = now
             count, self._since[reason] = self._since[reason], 0
-        log.warning("live view: refused %d request(s) (%s), last from %s%s", count, reason, client,
+        log.warning("%s: refused %d request(s) (%s), last from %s%s", self.what, count, reason,
+                    client,
                     f": {detail}" if detail else "")
 
 

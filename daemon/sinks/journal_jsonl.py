@@ -10,6 +10,7 @@ partial last line on open), so the end of the file is always whole entries.
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 from daemon.sinks.event_journal import Cursor, Entry
@@ -42,6 +43,11 @@ def already_written(tail: list[str], pending: list[Entry]) -> int:
     return 0
 
 
+class JournalUnwritable(OSError):
+    """The journal cannot record the output's progress (its disk is full): retried later, the
+    lines already written are found in the file then (nothing written twice)."""
+
+
 class JsonlDelivery:
     """Delivers the entries of ``cursor`` to ``writer``'s file."""
 
@@ -64,7 +70,16 @@ class JsonlDelivery:
         self._resync_needed = False
 
     def pump(self) -> int:
-        """Write the next batch; returns how many entries were delivered (OSError: none)."""
+        """Write the next batch; returns how many entries were delivered (OSError: none;
+        ``JournalUnwritable``: the journal could not record it)."""
+        try:
+            return self._pump()
+        except sqlite3.Error as exc:
+            self._resync_needed = True
+            self.cursor.rewind()
+            raise JournalUnwritable(f"journal: {exc}") from None
+
+    def _pump(self) -> int:
         if self._resync_needed:
             self._resync()
         batch = self.cursor.read_batch(BATCH)

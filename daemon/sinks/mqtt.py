@@ -38,7 +38,6 @@ from daemon.config.schema import MqttOutput, SnapshotOutput
 from daemon.events.switches import DetectionSwitches
 from daemon.sinks.annotate import encode_jpeg
 from daemon.sinks.base import EventsOnly, Sink
-from daemon.sinks.event_journal import Journal, register_consumer
 from daemon.sinks.ha_discovery import (
     OFF,
     ON,
@@ -355,64 +354,3 @@ class MqttSink(Sink):
         client.disconnect()
         client.loop_stop()
         self.outbox.close()
-
-
-@register_consumer("mqtt")
-class JournalMqttSink(MqttSink):
-    """MQTT as a journal consumer: events come from the journal's ``mqtt`` cursor (the outbox's
-    role), which advances only over messages the broker acknowledged, in order; after a crash
-    the next start publishes again from there (at least once, like the outbox)."""
-
-    def __init__(self, config: MqttOutput, journal: Journal, metrics: Metrics,
-                 switches: DetectionSwitches | None = None,
-                 snapshots: SnapshotOutput | None = None) -> None:
-        # the queue carries object counts (and, with snapshots, ended events' frames) only
-        super().__init__(config, 16, metrics, switches=switches, snapshots=snapshots)
-        self.outbox = Outbox(None, config.outbox.max_bytes)  # stays empty: the journal holds
-        self.journal = journal
-        self.cursor = journal.cursor(self.name)
-        self._seq_of: dict[int, int] = {}  # paho message id -> journal seq (sink thread)
-        self._order: deque[int] = deque()
-        self._acked: set[int] = set()
-
-    def wants(self, result: FrameResult) -> bool:
-        return result.counts is not None
-
-    def handle(self, result: FrameResult | EventsOnly) -> None:  # type: ignore[override]
-        if result.counts is not None:
-            self._counts[result.camera] = dict(result.counts)
-            self._latest_counts[result.camera] = dict(result.counts)
-        self._pump()
-
-    def _pump(self) -> None:
-        while self._acks:
-            seq = self._seq_of.pop(self._acks.popleft(), None)
-            if seq is not None:
-                self._acked.add(seq)
-        last = 0
-        while self._order and self._order[0] in self._acked:
-            last = self._order.popleft()
-            self._acked.discard(last)
-        if last:
-            self.cursor.ack(last)
-        if self.connected and self._client is not None:
-            self._publish_counts()
-            room = self.config.inflight - len(self._order)
-            for entry in self.cursor.read_batch(room) if room > 0 else []:
-                topic = event_topic(self.config.topic_prefix, entry.camera)
-                info = self._client.publish(topic, entry.payload, qos=1)
-                self._seq_of[info.mid] = entry.seq
-                self._order.append(entry.seq)
-        self._report()
-
-    def close(self) -> None:
-        deadline = time.monotonic() + CLOSE_TIMEOUT_S
-        while self.connected and self.cursor.acked < self.journal.last_seq() \
-                and time.monotonic() < deadline:
-            self._pump()
-            time.sleep(0.02)
-        waiting = self.journal.last_seq() - self.cursor.acked
-        if waiting > 0:
-            log.warning("MQTT: %d journaled message(s) not acknowledged at stop; published at "
-                        "the next start", waiting)
-        super().close()

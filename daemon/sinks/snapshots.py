@@ -9,8 +9,10 @@ failure until a write works again; a partial file is never left behind (``.tmp``
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from daemon.config.errors import ConfigError
 from daemon.config.schema import DrawSection, SnapshotOutput
 from daemon.sinks.annotate import encode_jpeg
 from daemon.sinks.base import Sink
+from daemon.sinks.event_journal import Entry, Journal, register_consumer
 from daemon.sinks.retention import Retention, prune
 from daemon.structures.metrics import Metrics
 from daemon.structures.results import FrameResult
@@ -29,6 +32,9 @@ from daemon.structures.snapshot import SnapshotJob
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_S = 60.0
+#: how long an event's end waits for its frame to come through the queue
+FRAME_WAIT_S = 5.0
+MAX_HELD_JOBS = 256
 BOX_COLOR = (0, 200, 255)  # BGR
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -117,3 +123,88 @@ def _remove_quietly(path: Path) -> None:
         path.unlink(missing_ok=True)
     except OSError as exc:
         log.warning("snapshots: cannot remove %s: %s", path, exc.strerror or exc)
+
+
+@register_consumer("snapshots")
+class JournalSnapshotSink(SnapshotSink):
+    """Snapshots as a journal consumer. The journal holds no images, so the best frames still
+    come through the queue (a read-ahead, by event id); what is due, and when it is done, comes
+    from the ``snapshots`` cursor: each end message naming a snapshot. A snapshot written but
+    not acknowledged before a crash is not written again (its file exists); an end whose frame
+    died with an earlier process (or that a restart ended) is skipped and counted
+    (``frames_lost``), as is one whose frame never came within ``FRAME_WAIT_S``."""
+
+    idle_interval = 0.1
+
+    def __init__(self, config: SnapshotOutput, draw: DrawSection, journal: Journal,
+                 metrics: Metrics) -> None:
+        super().__init__(config, draw, 64, metrics)
+        self.cursor = journal.cursor(self.name)
+        self.started_after = journal.last_seq()  # ends up to here: frames of an older process
+        self.jobs: dict[str, SnapshotJob] = {}
+        self.frames_lost = 0
+        self._waiting_since: float | None = None
+
+    def handle(self, result: FrameResult) -> None:
+        for job in result.snapshots:
+            self.jobs[job.event_id] = job
+        while len(self.jobs) > MAX_HELD_JOBS:  # ends never journaled (journal disk full)
+            self.jobs.pop(next(iter(self.jobs)))
+        self._drain()
+
+    def idle(self) -> None:
+        self._drain()
+        super().idle()
+
+    def close(self) -> None:
+        deadline = time.monotonic() + FRAME_WAIT_S
+        while self._drain() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _drain(self) -> bool:
+        """Deliver what the cursor has; returns whether it waits for a frame."""
+        try:
+            while batch := self.cursor.read_batch(200):
+                done = 0
+                for entry in batch:
+                    if not self._deliver(entry):
+                        break
+                    done = entry.seq
+                else:
+                    self.cursor.ack(batch[-1].seq)
+                    continue
+                if done:
+                    self.cursor.ack(done)
+                self.cursor.rewind()
+                return True
+        except sqlite3.Error as exc:
+            self.cursor.rewind()
+            log.warning("snapshots: cannot record progress in the journal (%s); retrying", exc)
+        return False
+
+    def _deliver(self, entry: Entry) -> bool:
+        """Handle one journal entry; False: its frame has not arrived yet (try again later)."""
+        if '"type":"end"' not in entry.payload:
+            return True
+        after = json.loads(entry.payload)["after"]
+        path, event_id = after.get("snapshot"), str(after["id"])
+        if not path:
+            return True
+        job = self.jobs.pop(event_id, None)
+        if job is not None:
+            self._waiting_since = None
+            self.write(job)
+            return True
+        if Path(path).exists():  # written before a crash, not acknowledged
+            return True
+        if entry.seq > self.started_after and after.get("end_reason") != "restart":
+            now = time.monotonic()
+            if self._waiting_since is None:
+                self._waiting_since = now
+            if now - self._waiting_since < FRAME_WAIT_S:
+                return False
+        self._waiting_since = None
+        self.frames_lost += 1
+        self.metrics.faults.sink_set(self.name, "frames_lost", self.frames_lost)
+        log.info("snapshot of event %s not written: its frame is gone (a restart)", event_id)
+        return True

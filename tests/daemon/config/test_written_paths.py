@@ -34,8 +34,8 @@ outputs:
   mqtt: {enabled: true, outbox: {path: var/mqtt-outbox.jsonl}}
   snapshots: {enabled: true, dir: var/snapshots}
 """
-KEYS = ["model.optimized_cache", "outputs.event_log.path", "outputs.mqtt.outbox.path",
-        "outputs.snapshots.dir"]
+KEYS = ["model.optimized_cache", "outputs.event_log.path", "outputs.snapshots.dir",
+        "outputs.journal.path"]  # the journal (on by default) replaces MQTT's outbox
 
 
 @pytest.fixture()
@@ -74,7 +74,10 @@ def test_disabled_outputs_are_not_written(tmp_path: Path) -> None:
     text = CONFIG.replace("mqtt: {enabled: true,", "mqtt: {enabled: false,").replace(
         "snapshots: {enabled: true", "snapshots: {enabled: false")
     cfg = parse_config(text, base_dir=tmp_path, env={}, check_files=False)
-    assert [p.key for p in written_paths(cfg)] == KEYS[:2]
+    assert [p.key for p in written_paths(cfg)] == [KEYS[0], KEYS[1], KEYS[3]]
+    no_journal = parse_config(CONFIG + "  journal: {enabled: false}\n", base_dir=tmp_path,
+                              env={}, check_files=False)
+    assert "outputs.mqtt.outbox.path" in [p.key for p in written_paths(no_journal)]
 
 
 def test_run_creates_the_folders_it_needs(tmp_path: Path) -> None:
@@ -114,7 +117,7 @@ def test_check_config_as_the_service_runs_it(config_dir: Path, tmp_path: Path) -
         proc = as_nobody("check-config", str(config_dir / "config.yaml"),
                          "--state-dir", str(state), "--cache-dir", str(cache))
         assert proc.returncode == 0, proc.stderr
-        assert f"writes outputs.mqtt.outbox.path: {state}/var/mqtt-outbox.jsonl" in proc.stdout
+        assert f"writes outputs.journal.path: {state}/var/journal.db" in proc.stdout
         assert f"writes model.optimized_cache: {cache}/var/ort-cache" in proc.stdout
         # the same through the environment systemd sets
         env = {"STATE_DIRECTORY": str(state), "CACHE_DIRECTORY": str(cache)}

@@ -143,7 +143,8 @@ class PersistentSubscriber:
     """A paho subscriber with a persistent session (QoS 1): it gets every message published
     under ``prefix/#`` even while it or the broker was away. Records ``(topic, payload)``."""
 
-    def __init__(self, port: int, prefix: str, client_id: str) -> None:
+    def __init__(self, port: int, prefix: str, client_id: str, qos: int = 1) -> None:
+        """``qos`` 2: the broker delivers each message exactly once (no QoS 1 redelivery)."""
         import paho.mqtt.client as mqtt  # noqa: PLC0415
 
         self.prefix = prefix
@@ -153,7 +154,7 @@ class PersistentSubscriber:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   protocol=mqtt.MQTTv311, clean_session=False)
         self.client.reconnect_delay_set(1, 1)
-        self.client.on_connect = lambda c, *a: c.subscribe(f"{prefix}/#", qos=1)
+        self.client.on_connect = lambda c, *a: c.subscribe(f"{prefix}/#", qos=qos)
         self.client.on_subscribe = lambda *a: self.subscribed.set()
         self.client.on_message = self._on_message
         self.client.connect_async("127.0.0.1", port, 30)

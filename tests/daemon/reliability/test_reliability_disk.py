@@ -45,6 +45,7 @@ def test_disk_full_then_space_returns(tmp_path: Path, demo_model: Path, demo_vid
         cameras=[looping_camera(video)],
         outputs={"http": {"enabled": True, "port": port},
                  "snapshots": {"enabled": True, "dir": "snapshots", "jpeg_quality": 100},
+                 "journal": {"enabled": False},  # the legacy outbox path
                  "mqtt": {"enabled": True, "port": broker.port, "topic_prefix": PREFIX,
                           "outbox": {"path": "outbox.jsonl"}}},
         # Events end soon after their object vanishes (the video loops every 3 s): snapshots,

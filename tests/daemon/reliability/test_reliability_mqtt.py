@@ -56,6 +56,7 @@ def live_config(demo_model: Path, video: Path, broker: Broker, http_port: int) -
         demo_model, video,
         cameras=[looping_camera(video)],
         outputs={"http": {"enabled": True, "port": http_port},
+                 "journal": {"enabled": False},  # the legacy outbox path
                  "mqtt": {"enabled": True, "port": broker.port, "topic_prefix": PREFIX,
                           "reconnect_min_s": 1, "reconnect_max_s": 2,
                           "outbox": {"path": "outbox.jsonl"}}},

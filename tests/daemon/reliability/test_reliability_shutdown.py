@@ -114,6 +114,7 @@ def test_kill_9_at_random_moments(tmp_path: Path, demo_model: Path, demo_video) 
         cameras=[{"name": "cam", "source": {"type": "opencv", "url": str(video),
                                             "realtime": False}}],
         outputs={"http": {"enabled": True, "port": port},
+                 "journal": {"enabled": False},  # the legacy outbox path
                  "mqtt": {"enabled": True, "port": free_port(), "topic_prefix": PREFIX,
                           "outbox": {"path": "outbox.jsonl"}}},
         detect={"fps": 0}, motion={"enabled": False}, events=CHATTY)

@@ -113,7 +113,7 @@ def test_the_documented_install_runs(demo_model: Path, demo_video,  # noqa: ANN0
         shutil.rmtree(checkout, ignore_errors=True)
     check = next(out for step, out in outputs.items() if "check-config" in step)
     state, cache = target.path("/var/lib/d2stream"), target.path("/var/cache/d2stream")
-    assert f"writes outputs.mqtt.outbox.path: {state}/var/mqtt-outbox.jsonl" in check, check
+    assert f"writes outputs.journal.path: {state}/var/journal.db" in check, check
     numpy_info = installed_numpy(target)
     assert numpy_info.startswith("1.24.2 /usr/lib/python3/dist-packages/numpy"), numpy_info
 
@@ -125,7 +125,7 @@ def test_the_documented_install_runs(demo_model: Path, demo_video,  # noqa: ANN0
     stderr = lambda: log.read_text(encoding="utf-8", errors="replace")  # noqa: E731
     try:
         wait_for(lambda: proc.poll() is not None or (h := health(port)).get("status") == "ok"
-                 and h["faults"]["sinks"].get("mqtt", {}).get("outbox_acked", 0) > 0, 300,
+                 and h["faults"]["sinks"].get("mqtt", {}).get("delivered", 0) > 0, 300,
                  "a healthy installed service", stderr)
         assert proc.poll() is None, f"the service exited ({proc.returncode}):\n{stderr()}"
         status = Path(f"/proc/{proc.pid}/status").read_text()
@@ -140,7 +140,7 @@ def test_the_documented_install_runs(demo_model: Path, demo_video,  # noqa: ANN0
     assert code == 0, log_text
     assert "Traceback" not in log_text and "Permission denied" not in log_text, log_text
     assert sorted(p.name for p in target.path("/etc/d2stream").iterdir()) == ["config.yaml"]
-    written = [state / "var" / "events.jsonl", state / "var" / "mqtt-outbox.jsonl"]
+    written = [state / "var" / "events.jsonl", state / "var" / "journal.db"]
     assert all(p.is_file() and p.stat().st_uid == uid for p in written), written
     assert list((state / "var" / "snapshots" / "demo").glob("*.jpg")), log_text
     assert any((cache / "var" / "ort-cache").iterdir()), "no optimised graph cached"

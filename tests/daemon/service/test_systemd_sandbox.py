@@ -126,7 +126,7 @@ def test_the_daemon_runs_inside_the_sandbox(tmp_path: Path, demo_model: Path, de
     daemon = PipedDaemon(write_yaml(tmp_path / "c.yaml", config), tmp_path, prefix=SANDBOX)
     try:
         status = wait_for(lambda: (h := health(port)).get("status") == "ok"
-                          and h["faults"]["sinks"].get("mqtt", {}).get("outbox_acked", 0) > 0
+                          and h["faults"]["sinks"].get("mqtt", {}).get("delivered", 0) > 0
                           and h, 240, "a healthy sandboxed daemon", daemon.stderr)
         for pid in (daemon.pid, status["worker"]["pid"]):
             fields = dict(line.split(":", 1) for line in
