@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from onnx import TensorProto
 
-from export_tools.config import Config
+from export_tools.config import Config, ConfigError
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.backbone import Feature, build_backbone
 from export_tools.modeling.backbone.build import size_divisibility, square_size
@@ -113,6 +113,48 @@ def build_panoptic_fpn(g: GraphBuilder, w: WeightStore, features: dict[str, Feat
     """Generalized R-CNN plus the semantic head's logits ``sem_seg`` at its common stride."""
     outputs = build_generalized_rcnn(g, w, features, image_hw, cfg)
     logits = SEM_SEG_HEADS.lookup(cfg).build(g, w, features, SemSegSpec.from_config(cfg))
+    outputs.extra["sem_seg"] = (logits, TensorProto.FLOAT, [1, "classes", "h", "w"])
+    return outputs
+
+
+def _proposal_problems(cfg: Config) -> Iterator[Problem]:
+    yield from PROPOSAL_GENERATORS.problems(cfg)
+
+
+@META_ARCHS.register("ProposalNetwork", check=_proposal_problems)
+def build_proposal_network(g: GraphBuilder, w: WeightStore, features: dict[str, Feature],
+                           image_hw: Tensor, cfg: Config) -> GraphOutputs:
+    """The RPN's proposals as Detectron2's ``ProposalNetwork`` returns them: ``boxes`` are the
+    post-NMS top-k proposals, ``objectness_logits`` their logits; ``scores`` (their sigmoid)
+    and ``classes`` (all 0, the one class "object") keep the detection outputs' contract."""
+    scored = PROPOSAL_GENERATORS.lookup(cfg).attrs.get("scored")
+    if scored is None:
+        raise ConfigError("this proposal generator cannot give objectness scores",
+                          key=PROPOSAL_GENERATORS.key, file=cfg.source)
+    boxes, logits = scored(g, w, features, image_hw, cfg)
+    with g.scope("proposals"):
+        scores = g.op("Sigmoid", [logits], hint="objectness")
+        classes = g.op("Mul", [g.cast(logits, TensorProto.INT64, hint="zero"), g.i64(0)],
+                       hint="classes")
+    outputs = GraphOutputs(Detections(boxes, scores, classes))
+    outputs.extra["objectness_logits"] = (logits, TensorProto.FLOAT, ["detections"])
+    return outputs
+
+
+def _semantic_problems(cfg: Config) -> Iterator[Problem]:
+    yield from SEM_SEG_HEADS.problems(cfg)
+
+
+@META_ARCHS.register("SemanticSegmentor", check=_semantic_problems)
+def build_semantic_segmentor(g: GraphBuilder, w: WeightStore, features: dict[str, Feature],
+                             image_hw: Tensor, cfg: Config) -> GraphOutputs:
+    """The semantic head's logits ``sem_seg`` at its common stride, and no detections."""
+    logits = SEM_SEG_HEADS.lookup(cfg).build(g, w, features, SemSegSpec.from_config(cfg))
+    with g.scope("no_detections"):
+        empty = Detections(g.const(np.zeros((0, 4), np.float32), "boxes"),
+                           g.const(np.zeros(0, np.float32), "scores"),
+                           g.const(np.zeros(0, np.int64), "classes"))
+    outputs = GraphOutputs(empty)
     outputs.extra["sem_seg"] = (logits, TensorProto.FLOAT, [1, "classes", "h", "w"])
     return outputs
 

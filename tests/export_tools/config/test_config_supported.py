@@ -16,8 +16,14 @@ KEYPOINT = "keypoint_rcnn_R_50_FPN"
 
 # (fixture model, opts, key the error must name)
 UNSUPPORTED = [
-    (RCNN, ["MODEL.META_ARCHITECTURE", "SemanticSegmentor"], "MODEL.META_ARCHITECTURE"),
-    (RCNN, ["MODEL.META_ARCHITECTURE", "ProposalNetwork"], "MODEL.META_ARCHITECTURE"),
+    (RCNN, ["MODEL.META_ARCHITECTURE", "SemanticSegmentorV2"], "MODEL.META_ARCHITECTURE"),
+    # fast_rcnn_R_50_FPN_1x: precomputed proposals stay refused
+    (RCNN, ["MODEL.LOAD_PROPOSALS", "True", "MODEL.PROPOSAL_GENERATOR.NAME",
+            "PrecomputedProposals"], "MODEL.LOAD_PROPOSALS"),
+    (RCNN, ["MODEL.META_ARCHITECTURE", "ProposalNetwork", "MODEL.PROPOSAL_GENERATOR.NAME",
+            "RRPN"], "MODEL.PROPOSAL_GENERATOR.NAME"),
+    (PANOPTIC, ["MODEL.META_ARCHITECTURE", "SemanticSegmentor", "MODEL.SEM_SEG_HEAD.NORM",
+                "LN"], "MODEL.SEM_SEG_HEAD.NORM"),
     (RCNN, ["MODEL.BACKBONE.NAME", "build_vit_backbone"], "MODEL.BACKBONE.NAME"),
     (RCNN, ["MODEL.RESNETS.DEPTH", "200"], "MODEL.RESNETS.DEPTH"),
     (RCNN, ["MODEL.RESNETS.NORM", "LN"], "MODEL.RESNETS.NORM"),
