@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from onnx import TensorProto
+from onnx import TensorProto, helper
 
 from export_tools.config import Config, ConfigError
 from export_tools.graph import GraphBuilder, Tensor
@@ -151,12 +151,24 @@ def build_semantic_segmentor(g: GraphBuilder, w: WeightStore, features: dict[str
     """The semantic head's logits ``sem_seg`` at its common stride, and no detections."""
     logits = SEM_SEG_HEADS.lookup(cfg).build(g, w, features, SemSegSpec.from_config(cfg))
     with g.scope("no_detections"):
-        empty = Detections(g.const(np.zeros((0, 4), np.float32), "boxes"),
-                           g.const(np.zeros(0, np.float32), "scores"),
-                           g.const(np.zeros(0, np.int64), "classes"))
+        empty = _no_detections(g, logits)
     outputs = GraphOutputs(empty)
     outputs.extra["sem_seg"] = (logits, TensorProto.FLOAT, [1, "classes", "h", "w"])
     return outputs
+
+
+def _no_detections(g: GraphBuilder, like: Tensor) -> Detections:
+    """Zero-row detection outputs, computed from ``like``'s shape: constant empty outputs come
+    back from OpenVINO as scalars."""
+    rows = g.op("Mul", [g.shape_of(like, 0, 1), g.i64(0)], hint="zero_rows")
+
+    def zeros(dims: list[Tensor], elem: int, hint: str) -> Tensor:
+        value = helper.make_tensor("value", elem, [1], [0])
+        return g.op("ConstantOfShape", [g.concat(dims, 0)], hint=hint, value=value)
+
+    return Detections(zeros([rows, g.i64([4])], TensorProto.FLOAT, "boxes"),
+                      zeros([rows], TensorProto.FLOAT, "scores"),
+                      zeros([rows], TensorProto.INT64, "classes"))
 
 
 def _mask_path(g: GraphBuilder, w: WeightStore, features: dict[str, Feature], dets: Detections,
