@@ -1,7 +1,8 @@
-"""ProposalNetwork and SemanticSegmentor exports against real Detectron2's outputs.
+"""ProposalNetwork, SemanticSegmentor and deformable-conv exports against real Detectron2.
 
 The data (``zoo_features/data``) was made by ``zoo_features/make_data.py`` with Detectron2 on
-the model-zoo configs ``rpn_R_50_FPN_1x``, ``rpn_R_50_C4_1x`` and ``semantic_R_50_FPN_1x`` at
+the model-zoo configs ``rpn_R_50_FPN_1x``, ``rpn_R_50_C4_1x``, ``semantic_R_50_FPN_1x`` and
+``mask_rcnn_R_50_FPN_1x_dconv_c3-c5`` at
 narrow widths; the weights are rebuilt here from their seed (checked by checksum).
 """
 
@@ -97,7 +98,21 @@ def test_semantic_segmentor_matches_detectron2(tmp_path: Path, backend: str) -> 
         assert np.array_equal(result.sem_seg, labels)
 
 
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_deformable_mask_rcnn_matches_detectron2(tmp_path: Path, backend: str) -> None:
+    predictor, manifest = _export("mask_rcnn_R_50_FPN_dconv", tmp_path, backend)
+    for image, expected in _images(manifest):
+        inst = predictor(image)
+        assert len(inst) == len(expected["boxes"])
+        for box, score, cls in zip(expected["boxes"], expected["scores"], expected["classes"],
+                                   strict=True):
+            close = (inst.pred_classes == cls) & (np.abs(inst.scores - score) <= SCORE_TOL) & \
+                (np.abs(inst.pred_boxes - box).max(axis=1) <= BOX_TOL)
+            assert close.any(), f"no match for class {cls} score {score} box {box}"
+
+
 def test_models_cover_the_zoo_configs() -> None:
     assert {m[0] for m in MODELS.values()} == {"COCO-Detection/rpn_R_50_FPN_1x.yaml",
                                               "COCO-Detection/rpn_R_50_C4_1x.yaml",
-                                              "Misc/semantic_R_50_FPN_1x.yaml"}
+                                              "Misc/semantic_R_50_FPN_1x.yaml",
+                                              "Misc/mask_rcnn_R_50_FPN_1x_dconv_c3-c5.yaml"}

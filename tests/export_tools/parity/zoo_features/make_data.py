@@ -62,6 +62,11 @@ def detectron2_predictor(config: Path, opts: list[str], state: dict[str, np.ndar
 
 
 def expected_arrays(output: dict) -> dict[str, np.ndarray]:
+    if "instances" in output:
+        inst = output["instances"].to("cpu")
+        return {"boxes": inst.pred_boxes.tensor.numpy().astype(np.float32),
+                "scores": inst.scores.numpy().astype(np.float32),
+                "classes": inst.pred_classes.numpy().astype(np.int64)}
     if "proposals" in output:
         p = output["proposals"].to("cpu")
         return {"proposal_boxes": p.proposal_boxes.tensor.numpy().astype(np.float32),

@@ -1,4 +1,5 @@
-"""The small models of the zoo-feature parity data (ProposalNetwork, SemanticSegmentor).
+"""The small models of the zoo-feature parity data (ProposalNetwork, SemanticSegmentor, deformable
+convolution).
 
 Each is a model-zoo architecture at narrow widths (:data:`SMALL`) with deterministic synthetic
 weights (:class:`FeatureWeights`), so no checkpoint is committed: the test and the generator
@@ -27,6 +28,10 @@ MODELS = {
     "rpn_R_50_C4": ("COCO-Detection/rpn_R_50_C4_1x.yaml", []),
     "semantic_R_50_FPN": ("Misc/semantic_R_50_FPN_1x.yaml", ["MODEL.SEM_SEG_HEAD.NUM_CLASSES",
                                                              "8"]),
+    # deformable res3-res5 (Detectron2 runs DeformConv on CPU, not ModulatedDeformConv)
+    "mask_rcnn_R_50_FPN_dconv": ("Misc/mask_rcnn_R_50_FPN_1x_dconv_c3-c5.yaml",
+                                 ["MODEL.ROI_HEADS.NUM_CLASSES", "3", "MODEL.ROI_BOX_HEAD.FC_DIM",
+                                  "64", "MODEL.ROI_MASK_HEAD.CONV_DIM", "32"]),
 }
 #: the shared fixture images the data was made on
 IMAGES = ("faster_rcnn_R_50_FPN/image_0.png", "faster_rcnn_R_50_FPN/image_1.png")
