@@ -64,7 +64,18 @@ class ModelMetadata:
 
     @property
     def has_panoptic(self) -> bool:
+        """Panoptic FPN: semantic logits and instance masks to combine."""
+        return "sem_seg" in self.outputs and "mask_probs" in self.outputs
+
+    @property
+    def has_sem_seg(self) -> bool:
+        """Semantic logits (a SemanticSegmentor, or the semantic half of Panoptic FPN)."""
         return "sem_seg" in self.outputs
+
+    @property
+    def has_proposals(self) -> bool:
+        """A ProposalNetwork: the detections are RPN proposals with objectness logits."""
+        return "objectness_logits" in self.outputs
 
     def to_props(self) -> dict[str, str]:
         return {METADATA_KEY: json.dumps(asdict(self), sort_keys=True)}
@@ -101,7 +112,7 @@ Name = Annotated[StrictStr, Field(max_length=256)]
 Size = Annotated[int, Field(ge=1, le=100_000)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 KNOWN_OUTPUTS = ("boxes", "scores", "classes", "mask_probs", "keypoint_heatmaps", "keypoints",
-                 "sem_seg", "kept_scores", "kept_rank", "num_candidates")
+                 "sem_seg", "objectness_logits", "kept_scores", "kept_rank", "num_candidates")
 
 
 class MetadataSchema(BaseModel):

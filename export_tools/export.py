@@ -34,9 +34,19 @@ COCO_SKELETON = (
 )
 
 
+#: the one class of a ProposalNetwork's proposals
+PROPOSAL_CLASS = "object"
+
+
 def num_thing_classes(cfg: Config) -> int:
-    if cfg.MODEL.META_ARCHITECTURE == "RetinaNet":
+    """Classes of the ``classes`` output (a SemanticSegmentor: its semantic labels)."""
+    arch = cfg.MODEL.META_ARCHITECTURE
+    if arch == "RetinaNet":
         return int(cfg.MODEL.RETINANET.NUM_CLASSES)
+    if arch == "ProposalNetwork":
+        return 1
+    if arch == "SemanticSegmentor":
+        return int(cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES)
     return int(cfg.MODEL.ROI_HEADS.NUM_CLASSES)
 
 
@@ -48,7 +58,9 @@ def resolve_class_names(cfg: Config, class_names: Sequence[str] | None) -> list[
         if len(names) != k:
             raise ExportError(f"--classes gives {len(names)} names but the model has {k} classes")
         return names
-    if k == len(COCO_CLASSES):
+    if cfg.MODEL.META_ARCHITECTURE == "ProposalNetwork":
+        return [PROPOSAL_CLASS]
+    if k == len(COCO_CLASSES) and cfg.MODEL.META_ARCHITECTURE != "SemanticSegmentor":
         return list(COCO_CLASSES)
     return [f"class_{i}" for i in range(k)]
 
@@ -76,7 +88,8 @@ def build_metadata(cfg: Config, class_names: list[str], outputs: list[str], mode
         exporter_version=__version__,
         keypoint_names=kp_names,
         keypoint_connections=skeleton,
-        stuff_classes=_stuff_classes(cfg, stuff_classes),
+        stuff_classes=(class_names if arch == "SemanticSegmentor"
+                       else _stuff_classes(cfg, stuff_classes)),
         panoptic=_panoptic_settings(cfg),
     )
 
@@ -120,6 +133,8 @@ def _stuff_classes(cfg: Config, names: Sequence[str] | None) -> list[str]:
 
 
 def _panoptic_settings(cfg: Config) -> dict:
+    if cfg.MODEL.META_ARCHITECTURE == "SemanticSegmentor":
+        return {"sem_seg_stride": int(cfg.MODEL.SEM_SEG_HEAD.COMMON_STRIDE)}
     if cfg.MODEL.META_ARCHITECTURE != "PanopticFPN":
         return {}
     c = cfg.MODEL.PANOPTIC_FPN.COMBINE

@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
             image = read_image_bgr(path)
             compact = predictor.predict_compact(image)
             inst = compact.to_instances()
-            panoptic = compact.to_panoptic(inst) if meta.has_panoptic else None
+            panoptic = compact.to_panoptic(inst) if meta.has_panoptic else \
+                compact.to_semantic() if meta.has_sem_seg else None
             if coco is not None:
                 coco.add(path, inst)
             if args.output_dir:

@@ -40,16 +40,34 @@ def run(args: argparse.Namespace) -> int:
 
     reference, thresholds = load_reference(args.config_file, args.weights, args.device)
     ours = Predictor(args.model, num_threads=args.threads)
-    refs, preds = [], []
+    refs, preds, agreements = [], [], []
     for path in images:
         bgr = read_image(path)
         refs.append(reference(bgr))
-        preds.append(ours.predict_compact(bgr).to_instances())
+        compact = ours.predict_compact(bgr)
+        preds.append(compact.to_instances())
+        if "sem_seg_labels" in refs[-1].extra:
+            agreements.append(_label_agreement(refs[-1].extra["sem_seg_labels"], compact))
     tol = Tolerances(args.score_tol, args.box_tol, args.mask_iou, args.keypoint_tol)
     report = compare_many([str(p) for p in images], refs, preds, tol, thresholds,
                           model=str(args.model), reference=f"detectron2 {args.config_file}")
     print(report.format_table())
+    semantic_ok = all(a >= SEM_SEG_AGREEMENT for a in agreements)
+    if agreements:
+        print(f"sem_seg pixel agreement: min {min(agreements):.6f} over {len(agreements)} "
+              f"image(s) (need >= {SEM_SEG_AGREEMENT})")
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(report.dumps())
-    return 0 if report.passed else 1
+    return 0 if report.passed and semantic_ok else 1
+
+
+SEM_SEG_AGREEMENT = 0.999
+
+
+def _label_agreement(ref_labels, compact) -> float:
+    """Fraction of pixels where our semantic labels equal Detectron2's."""
+    labels = compact.sem_seg_labels()
+    if labels is None or labels.shape != ref_labels.shape:
+        return 0.0
+    return float((labels == ref_labels).mean())

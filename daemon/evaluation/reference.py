@@ -59,9 +59,30 @@ def d2_to_instances(d2: Any) -> Instances:
     )
 
 
+def output_to_instances(output: dict[str, Any]) -> Instances:
+    """One image of ``DefaultPredictor``'s output as our :class:`Instances`: ``instances``;
+    a ProposalNetwork's ``proposals`` (scores = sigmoid of the objectness logits, class 0, as
+    d2stream's export gives them); a SemanticSegmentor's ``sem_seg`` as no instances with the
+    argmax labels in ``extra["sem_seg_labels"]``."""
+    if "instances" in output:
+        return d2_to_instances(output["instances"])
+    if "proposals" in output:
+        p = output["proposals"].to("cpu")
+        logits = p.objectness_logits.numpy().astype(np.float32)
+        return Instances(tuple(p.image_size), p.proposal_boxes.tensor.numpy(),
+                         1.0 / (1.0 + np.exp(-logits)), np.zeros(len(logits), np.int64),
+                         objectness_logits=logits)
+    logits = output["sem_seg"].to("cpu").numpy()
+    inst = Instances.empty(logits.shape[1:])
+    inst.extra["sem_seg_labels"] = logits.argmax(axis=0).astype(np.int32)
+    return inst
+
+
 def thresholds_from_cfg(cfg: Any) -> Thresholds:
     """Score threshold and detection cap of a Detectron2 config (any meta-architecture)."""
     arch = str(cfg.MODEL.META_ARCHITECTURE)
+    if arch in ("ProposalNetwork", "SemanticSegmentor"):  # every proposal is kept
+        return Thresholds(0.0, int(cfg.MODEL.RPN.POST_NMS_TOPK_TEST))
     heads = cfg.MODEL.RETINANET if arch == "RetinaNet" else cfg.MODEL.ROI_HEADS
     return Thresholds(float(heads.SCORE_THRESH_TEST), int(cfg.TEST.DETECTIONS_PER_IMAGE))
 
@@ -88,6 +109,6 @@ def load_reference(
 
     def run(bgr: np.ndarray) -> Instances:
         with torch.no_grad():
-            return d2_to_instances(predictor(bgr)["instances"])
+            return output_to_instances(predictor(bgr))
 
     return run, thresholds_from_cfg(cfg)

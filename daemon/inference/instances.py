@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-_OPTIONAL = ("pred_masks", "pred_keypoints", "pred_keypoint_heatmaps", "mask_probs")
+_OPTIONAL = ("pred_masks", "pred_keypoints", "pred_keypoint_heatmaps", "mask_probs",
+             "objectness_logits")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Instances:
         pred_keypoints: optional ``(N, K, 3)`` float32 ``(x, y, score)`` per keypoint.
         pred_keypoint_heatmaps: optional ``(N, K, S, S)`` float32 raw heatmaps.
         mask_probs: optional ``(N, M, M)`` float32 mask probabilities before pasting.
+        objectness_logits: optional ``(N,)`` float32: a ProposalNetwork's proposals, whose
+            boxes (``proposal_boxes``, the same array as ``pred_boxes``) come with these logits.
     """
 
     image_size: tuple[int, int]
@@ -38,6 +41,7 @@ class Instances:
     pred_keypoints: np.ndarray | None = None
     pred_keypoint_heatmaps: np.ndarray | None = None
     mask_probs: np.ndarray | None = None
+    objectness_logits: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -53,7 +57,8 @@ class Instances:
         if self.pred_masks is not None:
             masks = _check("pred_masks", self.pred_masks, np.bool_, (n, h, w))
             object.__setattr__(self, "pred_masks", masks)
-        for name in ("pred_keypoints", "pred_keypoint_heatmaps", "mask_probs"):
+        for name in ("pred_keypoints", "pred_keypoint_heatmaps", "mask_probs",
+                     "objectness_logits"):
             value = getattr(self, name)
             if value is not None:
                 arr = np.asarray(value, dtype=np.float32)
@@ -63,6 +68,11 @@ class Instances:
 
     def __len__(self) -> int:
         return int(self.pred_boxes.shape[0])
+
+    @property
+    def proposal_boxes(self) -> np.ndarray:
+        """Detectron2's name for a ProposalNetwork's boxes (``pred_boxes``)."""
+        return self.pred_boxes
 
     def __getitem__(self, index: Any) -> Instances:
         """Select instances by an int, slice, boolean mask or index array."""

@@ -12,7 +12,8 @@ import numpy as np
 from d2common.errors import ModelError
 
 # output -> (number of dimensions, whether dimension 0 is the detection count)
-_LAYOUT = {"scores": 1, "classes": 1, "mask_probs": 3, "keypoint_heatmaps": 4}
+_LAYOUT = {"scores": 1, "classes": 1, "mask_probs": 3, "keypoint_heatmaps": 4,
+           "objectness_logits": 1}
 
 
 def _fail(name: str, problem: str) -> ModelError:

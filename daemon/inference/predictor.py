@@ -36,7 +36,7 @@ from daemon.inference.panoptic import (
     combine_panoptic,
     full_masks,
 )
-from daemon.inference.semantic import sem_seg_labels
+from daemon.inference.semantic import sem_seg_labels, semantic_segments
 from daemon.inference.tie_order import detectron2_rows
 
 log = logging.getLogger(__name__)
@@ -49,12 +49,14 @@ class CompactPrediction:
     Arrays: ``boxes (N, 4)`` xyxy, ``scores (N,)``, ``classes (N,)`` int64,
     ``mask_probs (N, M, M)``, ``keypoints (N, K, 3)`` (x, y, score). Panoptic models add
     ``sem_seg_logits (C, h, w)``, the semantic logits at ``1 / panoptic.sem_seg_stride`` of the
-    padded network input of size ``net_hw``. Small enough to pass between processes.
+    padded network input of size ``net_hw`` (SemanticSegmentor models too, with no instances).
+    ProposalNetwork models: ``boxes`` are the proposals, ``objectness_logits (N,)`` their logits
+    (``scores`` their sigmoid, ``classes`` all 0). Small enough to pass between processes.
     """
 
     #: Fields with one row per instance (``select`` filters them; the others are per image).
     PER_INSTANCE: ClassVar[tuple[str, ...]] = ("boxes", "scores", "classes", "mask_probs",
-                                               "keypoints")
+                                               "keypoints", "objectness_logits")
 
     image_size: tuple[int, int]
     boxes: np.ndarray
@@ -66,6 +68,7 @@ class CompactPrediction:
     sem_seg_logits: np.ndarray | None = None
     net_hw: tuple[int, int] | None = None
     panoptic: PanopticSettings | None = None
+    objectness_logits: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
@@ -82,7 +85,8 @@ class CompactPrediction:
         if paste and self.mask_probs is not None:
             masks = paste_masks(self.mask_probs, self.boxes, self.image_size, self.mask_threshold)
         return Instances(self.image_size, self.boxes, self.scores, self.classes, pred_masks=masks,
-                         pred_keypoints=self.keypoints, mask_probs=self.mask_probs)
+                         pred_keypoints=self.keypoints, mask_probs=self.mask_probs,
+                         objectness_logits=self.objectness_logits)
 
     def sem_seg_labels(self) -> np.ndarray | None:
         """Semantic labels ``(H, W)`` int32 at the image resolution (panoptic models)."""
@@ -90,6 +94,14 @@ class CompactPrediction:
             return None
         stride = (self.panoptic or PanopticSettings()).sem_seg_stride
         return sem_seg_labels(self.sem_seg_logits, stride, self.net_hw, self.image_size)
+
+    def to_semantic(self) -> PanopticResult:
+        """A SemanticSegmentor's labels as a :class:`PanopticResult` of stuff segments only:
+        one segment per label present (``id`` = label + 1, ``category_id`` = label)."""
+        labels = self.sem_seg_labels()
+        if labels is None:
+            raise ModelError("this model has no semantic segmentation output (sem_seg)")
+        return semantic_segments(labels)
 
     def to_panoptic(self, instances: Instances | None = None) -> PanopticResult:
         """Panoptic segmentation as Detectron2's ``PanopticFPN`` returns it.
@@ -199,7 +211,8 @@ def open_backend(path: Path, name: str, options: BackendOptions, min_size: int |
 
 
 # Graph outputs with one row per detection (the others are per image or per kept box).
-PER_DETECTION = ("boxes", "scores", "classes", "mask_probs", "keypoint_heatmaps")
+PER_DETECTION = ("boxes", "scores", "classes", "mask_probs", "keypoint_heatmaps",
+                 "objectness_logits")
 TIE_OUTPUTS = ("kept_scores", "kept_rank", "num_candidates")
 
 
@@ -222,6 +235,7 @@ def postprocess(raw: dict[str, np.ndarray], net_hw: tuple[int, int], out_hw: tup
     decoded from their heatmaps at network scale first, as Detectron2 does."""
     boxes, keep = rescale_boxes(raw["boxes"], net_hw, out_hw)
     mask_probs = raw.get("mask_probs")
+    logits = raw.get("objectness_logits")
     keypoints = None
     if "keypoint_heatmaps" in raw:
         decoded = heatmaps_to_keypoints(raw["keypoint_heatmaps"], raw["boxes"])
@@ -240,6 +254,7 @@ def postprocess(raw: dict[str, np.ndarray], net_hw: tuple[int, int], out_hw: tup
         sem_seg_logits=None if panoptic is None else raw["sem_seg"][0],
         net_hw=(int(net_hw[0]), int(net_hw[1])),
         panoptic=panoptic,
+        objectness_logits=None if logits is None else logits[keep],
     )
 
 

@@ -1,12 +1,14 @@
 """JSON-ready records of predictions (``d2stream predict --json``).
 
 Per instance: ``box`` (absolute xyxy pixels), ``score``, ``category_id`` (0-based class index),
-``category_name``; with masks ``segmentation`` (COCO compressed RLE of the pasted mask); with
-keypoints ``keypoints`` (``[[x, y, score], ...]`` in pixels). Panoptic models add, per image,
+``category_name``; proposals (ProposalNetwork) ``objectness_logit``; with masks
+``segmentation`` (COCO compressed RLE of the pasted mask); with keypoints ``keypoints``
+(``[[x, y, score], ...]`` in pixels). Panoptic models add, per image,
 ``panoptic.segments_info``: ``id``, ``category_id`` (thing: class index; stuff: the semantic
 head's label, as Detectron2 numbers them), ``category_name``, ``isthing``, ``area`` (pixels),
 ``score`` and ``instance_id`` (things: index into the image's ``instances``) and ``segmentation``
-(RLE of the pixels of ``panoptic_seg`` equal to ``id``).
+(RLE of the pixels of ``panoptic_seg`` equal to ``id``). SemanticSegmentor models give the same
+``panoptic`` record with one stuff segment per semantic label present.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ def instance_records(inst: Instances, meta: ModelMetadata) -> list[dict[str, Any
         }
         if inst.pred_masks is not None:
             record["segmentation"] = encode_rle(inst.pred_masks[i])
+        if inst.objectness_logits is not None:
+            record["objectness_logit"] = round(float(inst.objectness_logits[i]), 6)
         if inst.pred_keypoints is not None:
             record["keypoints"] = [[round(float(x), 3), round(float(y), 3), round(float(s), 6)]
                                    for x, y, s in inst.pred_keypoints[i]]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from daemon.inference.panoptic import PanopticResult
+
 _BAND_ELEMENTS = 1 << 21  # float32 values per band of (classes x rows x width)
 
 
@@ -92,3 +94,12 @@ def sem_seg_labels(logits: np.ndarray, stride: int, net_hw: tuple[int, int],
         block = _apply_cols(_apply_rows(x, y_idx[rows], y_w[rows]), x_idx, x_w)
         labels[rows] = block.argmax(axis=0)
     return labels
+
+
+def semantic_segments(labels: np.ndarray) -> PanopticResult:
+    """Semantic labels ``(H, W)`` as stuff-only panoptic segments (``id`` = label + 1), so that
+    the panoptic drawing and JSON records serve SemanticSegmentor models too."""
+    present, areas = np.unique(labels, return_counts=True)
+    info = [{"id": int(lab) + 1, "isthing": False, "category_id": int(lab), "area": int(area)}
+            for lab, area in zip(present, areas, strict=True)]
+    return PanopticResult((labels + 1).astype(np.int32), info, labels)

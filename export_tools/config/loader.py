@@ -1,9 +1,10 @@
 """Loading a Detectron2 YAML config file (with its ``_BASE_`` chain) onto the defaults.
 
-Steps: read each file with ``yaml.safe_load``; follow ``_BASE_`` (a path relative to the file
-naming it, or a list of them) recursively, refusing cycles; check every file's keys and values
-against the defaults (errors name the file that holds the bad key); merge base-first, then the
-child, onto the defaults; apply ``--opts`` style overrides last.
+Steps: read each file with ``yaml.safe_load`` (plus the zoo's one arithmetic ``eval`` tag);
+follow ``_BASE_`` (a path relative to the file naming it, or a list of them) recursively,
+refusing cycles; check every file's keys and values against the defaults (errors name the file
+that holds the bad key); merge base-first, then the child, onto the defaults; apply ``--opts``
+style overrides last.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import yaml
 from export_tools.config.defaults import DEFAULTS
 from export_tools.config.merge import check_overrides, deep_merge
 from export_tools.config.node import Config
+from export_tools.config.yaml_tags import load_yaml, resolve_eval_tags
 from export_tools.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -145,10 +147,11 @@ def _resolve(path: Path, named_in: Path) -> Path:
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """Read a YAML file with ``yaml.safe_load``; it must hold a mapping with string keys."""
+    """Read a YAML file with ``yaml.safe_load`` (plus the model zoo's arithmetic ``eval`` tag,
+    computed by :mod:`export_tools.config.yaml_tags`); it must hold a mapping."""
     text = _read_text(path)
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.MarkedYAMLError as exc:
         raise ConfigError(_yaml_message(exc), file=str(path)) from None
     except yaml.YAMLError as exc:
@@ -162,7 +165,7 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
             f"expected a mapping of config keys at the top level, got {type(data).__name__}",
             file=str(path),
         )
-    return data
+    return resolve_eval_tags(data, str(path))
 
 
 def _read_text(path: Path) -> str:

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from onnx import TensorProto
+from onnx import TensorProto, helper
 
-from export_tools.config import Config
+from export_tools.config import Config, ConfigError
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.backbone import Feature, build_backbone
 from export_tools.modeling.backbone.build import size_divisibility, square_size
@@ -115,6 +115,60 @@ def build_panoptic_fpn(g: GraphBuilder, w: WeightStore, features: dict[str, Feat
     logits = SEM_SEG_HEADS.lookup(cfg).build(g, w, features, SemSegSpec.from_config(cfg))
     outputs.extra["sem_seg"] = (logits, TensorProto.FLOAT, [1, "classes", "h", "w"])
     return outputs
+
+
+def _proposal_problems(cfg: Config) -> Iterator[Problem]:
+    yield from PROPOSAL_GENERATORS.problems(cfg)
+
+
+@META_ARCHS.register("ProposalNetwork", check=_proposal_problems)
+def build_proposal_network(g: GraphBuilder, w: WeightStore, features: dict[str, Feature],
+                           image_hw: Tensor, cfg: Config) -> GraphOutputs:
+    """The RPN's proposals as Detectron2's ``ProposalNetwork`` returns them: ``boxes`` are the
+    post-NMS top-k proposals, ``objectness_logits`` their logits; ``scores`` (their sigmoid)
+    and ``classes`` (all 0, the one class "object") keep the detection outputs' contract."""
+    scored = PROPOSAL_GENERATORS.lookup(cfg).attrs.get("scored")
+    if scored is None:
+        raise ConfigError("this proposal generator cannot give objectness scores",
+                          key=PROPOSAL_GENERATORS.key, file=cfg.source)
+    boxes, logits = scored(g, w, features, image_hw, cfg)
+    with g.scope("proposals"):
+        scores = g.op("Sigmoid", [logits], hint="objectness")
+        classes = g.op("Mul", [g.cast(logits, TensorProto.INT64, hint="zero"), g.i64(0)],
+                       hint="classes")
+    outputs = GraphOutputs(Detections(boxes, scores, classes))
+    outputs.extra["objectness_logits"] = (logits, TensorProto.FLOAT, ["detections"])
+    return outputs
+
+
+def _semantic_problems(cfg: Config) -> Iterator[Problem]:
+    yield from SEM_SEG_HEADS.problems(cfg)
+
+
+@META_ARCHS.register("SemanticSegmentor", check=_semantic_problems)
+def build_semantic_segmentor(g: GraphBuilder, w: WeightStore, features: dict[str, Feature],
+                             image_hw: Tensor, cfg: Config) -> GraphOutputs:
+    """The semantic head's logits ``sem_seg`` at its common stride, and no detections."""
+    logits = SEM_SEG_HEADS.lookup(cfg).build(g, w, features, SemSegSpec.from_config(cfg))
+    with g.scope("no_detections"):
+        empty = _no_detections(g, logits)
+    outputs = GraphOutputs(empty)
+    outputs.extra["sem_seg"] = (logits, TensorProto.FLOAT, [1, "classes", "h", "w"])
+    return outputs
+
+
+def _no_detections(g: GraphBuilder, like: Tensor) -> Detections:
+    """Zero-row detection outputs, computed from ``like``'s shape: constant empty outputs come
+    back from OpenVINO as scalars."""
+    rows = g.op("Mul", [g.shape_of(like, 0, 1), g.i64(0)], hint="zero_rows")
+
+    def zeros(dims: list[Tensor], elem: int, hint: str) -> Tensor:
+        value = helper.make_tensor("value", elem, [1], [0])
+        return g.op("ConstantOfShape", [g.concat(dims, 0)], hint=hint, value=value)
+
+    return Detections(zeros([rows, g.i64([4])], TensorProto.FLOAT, "boxes"),
+                      zeros([rows], TensorProto.FLOAT, "scores"),
+                      zeros([rows], TensorProto.INT64, "classes"))
 
 
 def _mask_path(g: GraphBuilder, w: WeightStore, features: dict[str, Feature], dets: Detections,

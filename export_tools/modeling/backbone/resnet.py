@@ -9,6 +9,7 @@ from export_tools.config import Config
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.backbone.base import Feature
 from export_tools.modeling.checks import NORMS, Problem, one_of
+from export_tools.modeling.deform_conv import DeformSpec, deform_conv_block
 from export_tools.modeling.layers import conv2d, max_pool
 from export_tools.modeling.weights import WeightStore
 
@@ -29,6 +30,7 @@ class StageSpec:
     bottleneck_channels: int
     first_stride: int
     dilation: int
+    deform: bool = False  # every block's 3x3 conv is deformable (DEFORM_ON_PER_STAGE)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class ResNetSpec:
     num_groups: int
     stride_in_1x1: bool
     stages: tuple[StageSpec, ...]
+    deform_modulated: bool = False
+    deform_groups: int = 1
 
     @property
     def basic(self) -> bool:
@@ -51,11 +55,22 @@ def resnet_problems(cfg: Config) -> Iterator[Problem]:
     yield from one_of(cfg, "MODEL.RESNETS.NORM", NORMS)
     yield from one_of(cfg, "MODEL.RESNETS.RES5_DILATION", RES5_DILATIONS)
     deform = cfg.get("MODEL.RESNETS.DEFORM_ON_PER_STAGE")
-    if any(deform):
-        yield Problem(
-            "MODEL.RESNETS.DEFORM_ON_PER_STAGE",
-            f"deformable convolution is not supported (got {deform}); supported: all false",
-        )
+    if len(deform) != len(STAGE_NAMES):
+        yield Problem("MODEL.RESNETS.DEFORM_ON_PER_STAGE",
+                      f"must hold one bool per stage res2..res5, got {deform}")
+    elif any(deform) and cfg.get("MODEL.RESNETS.DEPTH") in (18, 34):
+        yield Problem("MODEL.RESNETS.DEFORM_ON_PER_STAGE",
+                      "deformable convolution is supported with bottleneck blocks only "
+                      "(ResNet-50 and deeper), as in Detectron2")
+    elif deform[-1] and cfg.get("MODEL.ROI_HEADS.NAME") == "Res5ROIHeads":
+        yield Problem("MODEL.RESNETS.DEFORM_ON_PER_STAGE",
+                      "a deformable res5 is not supported in the Res5ROIHeads (nor by Detectron2)")
+    groups = cfg.get("MODEL.RESNETS.DEFORM_NUM_GROUPS")
+    if any(deform) and (not isinstance(groups, int) or groups < 1
+                        or cfg.get("MODEL.RESNETS.NUM_GROUPS")
+                        * cfg.get("MODEL.RESNETS.WIDTH_PER_GROUP") % groups):
+        yield Problem("MODEL.RESNETS.DEFORM_NUM_GROUPS",
+                      f"must be >= 1 and divide the bottleneck channels, got {groups}")
     if cfg.get("MODEL.RESNETS.DEPTH") in (18, 34):
         why = "(ResNet-18/34 require it, as in Detectron2)"
         yield from one_of(cfg, "MODEL.RESNETS.RES2_OUT_CHANNELS", (64,), why)
@@ -72,10 +87,11 @@ def resnet_spec_from_config(cfg: Config) -> ResNetSpec:
     for idx, (name, n) in enumerate(zip(STAGE_NAMES, BLOCKS_PER_STAGE[r.DEPTH])):
         dilation = r.RES5_DILATION if name == "res5" else 1
         first_stride = 1 if idx == 0 or (name == "res5" and dilation == 2) else 2
-        stages.append(StageSpec(name, n, in_ch, out_ch, bottleneck, first_stride, dilation))
+        stages.append(StageSpec(name, n, in_ch, out_ch, bottleneck, first_stride, dilation,
+                                bool(r.DEFORM_ON_PER_STAGE[idx])))
         in_ch, out_ch, bottleneck = out_ch, out_ch * 2, bottleneck * 2
     return ResNetSpec(r.DEPTH, r.NORM, r.STEM_OUT_CHANNELS, r.NUM_GROUPS, r.STRIDE_IN_1X1,
-                      tuple(stages))
+                      tuple(stages), bool(r.DEFORM_MODULATED), int(r.DEFORM_NUM_GROUPS))
 
 
 def build_stem(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, in_ch: int,
@@ -125,8 +141,13 @@ def _bottleneck_block(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, i
     short = _shortcut(g, w, x, prefix, in_ch, out_ch, stride, spec.norm)
     s1x1, s3x3 = (stride, 1) if spec.stride_in_1x1 else (1, stride)
     y = conv2d(g, w, x, f"{prefix}.conv1", in_ch, mid, 1, stride=s1x1, norm=spec.norm, relu=True)
-    y = conv2d(g, w, y, f"{prefix}.conv2", mid, mid, 3, stride=s3x3, padding=dil, dilation=dil,
-               groups=spec.num_groups, norm=spec.norm, relu=True)
+    if stage.deform:
+        deform = DeformSpec(mid, mid, s3x3, dil, dil, spec.num_groups, spec.deform_groups,
+                            spec.deform_modulated)
+        y = deform_conv_block(g, w, y, prefix, deform, spec.norm)
+    else:
+        y = conv2d(g, w, y, f"{prefix}.conv2", mid, mid, 3, stride=s3x3, padding=dil,
+                   dilation=dil, groups=spec.num_groups, norm=spec.norm, relu=True)
     y = conv2d(g, w, y, f"{prefix}.conv3", mid, out_ch, 1, norm=spec.norm)
     return g.op("Relu", [g.op("Add", [y, short], hint="residual")], hint="relu")
 

@@ -81,6 +81,13 @@ def _level_top_proposals(g: GraphBuilder, cfg: RPNConfig, logits: Tensor, deltas
 def build_rpn(g: GraphBuilder, w: WeightStore, features: dict[str, Feature], image_hw: Tensor,
               cfg: RPNConfig) -> Tensor:
     """Proposals ``(P, 4)`` at network scale, sorted by objectness (P <= post_nms_topk)."""
+    return build_rpn_scored(g, w, features, image_hw, cfg)[0]
+
+
+def build_rpn_scored(g: GraphBuilder, w: WeightStore, features: dict[str, Feature],
+                     image_hw: Tensor, cfg: RPNConfig) -> tuple[Tensor, Tensor]:
+    """Proposals ``(P, 4)`` and their objectness logits ``(P,)``, as ``find_top_rpn_proposals``
+    returns them (sorted by decreasing objectness, P <= post_nms_topk)."""
     num_anchors = {len(s) * len(r) for s, r in zip(cfg.sizes, cfg.aspect_ratios)}
     if len(num_anchors) != 1:
         raise ValueError("MODEL.ANCHOR_GENERATOR: every level needs the same number of anchors")
@@ -105,14 +112,21 @@ def build_rpn(g: GraphBuilder, w: WeightStore, features: dict[str, Feature], ima
         all_levels = g.gather(all_levels, keep)
         kept = batched_nms(g, all_boxes, all_scores, all_levels, len(cfg.in_features),
                            cfg.nms_thresh, max_keep=cfg.post_nms_topk)
-        return g.gather(all_boxes, kept, hint="proposals")
+        return (g.gather(all_boxes, kept, hint="proposals"),
+                g.gather(all_scores, kept, hint="objectness_logits"))
 
 
 def _rpn_problems(cfg: Config) -> Iterator[Problem]:
     yield from RPN_HEADS.problems(cfg)
 
 
-@PROPOSAL_GENERATORS.register("RPN", check=_rpn_problems)
+def build_scored_rpn_proposals(g: GraphBuilder, w: WeightStore, features: dict[str, Feature],
+                               image_hw: Tensor, cfg: Config) -> tuple[Tensor, Tensor]:
+    """:func:`build_rpn_scored` with the settings of ``cfg`` (ProposalNetwork's outputs)."""
+    return build_rpn_scored(g, w, features, image_hw, RPNConfig.from_config(cfg))
+
+
+@PROPOSAL_GENERATORS.register("RPN", check=_rpn_problems, scored=build_scored_rpn_proposals)
 def build_rpn_proposals(g: GraphBuilder, w: WeightStore, features: dict[str, Feature],
                         image_hw: Tensor, cfg: Config) -> Tensor:
     """:func:`build_rpn` with the settings of ``cfg``."""
