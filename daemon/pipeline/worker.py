@@ -89,12 +89,9 @@ def _load(conn: Connection, spec: WorkerSpec) -> Any | None:
     try:
         from daemon.inference.predictor import Predictor  # noqa: PLC0415 - heavy, worker only
 
-        # Between two frames the worker waits for the parent: threads spinning then would
-        # only take the cores the hand-over, the decoding and the event stage need.
         predictor = Predictor(spec.model_path, num_threads=spec.num_threads,
                               backend=spec.backend, optimized_cache=spec.optimized_cache,
-                              spin_wait=spec.spin_wait, remote=spec.remote,
-                              spin_after_run=False)
+                              spin_wait=spec.spin_wait, remote=spec.remote)
     except Exception as exc:  # reported to the parent, which decides what to do
         conn.send(("error", type(exc).__name__, str(exc)))
         return None

@@ -73,8 +73,9 @@ class BackendOptions:
         spin_after_run: ONNX Runtime, with ``spin_wait``: the threads also go on spinning
             after a run ends, waiting for the next one (fastest for back-to-back runs);
             ``False`` (``session.force_spinning_stop``): they sleep as soon as a run is over,
-            leaving the cores to whatever the process does between runs (the daemon's worker:
-            the hand-over of results and frames, and the parent's decoding and event stage).
+            leaving the cores to whatever the process does between runs. The daemon's worker
+            keeps the default: on a loaded 2-vCPU VM this option raised the worker's busy
+            share but not the frame rate (docs/performance.md, "Where the daemon's time goes").
     """
 
     num_threads: int | None = None

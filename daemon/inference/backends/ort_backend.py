@@ -9,8 +9,8 @@ Options and why (measured with ``benchmarks/ort_options.py``; figures in docs/pe
 - spinning worker threads (``session.intra_op.allow_spinning``) unless ``spin_wait`` is off
   (``model.spin_wait``): fastest, in a bare loop and in the daemon alike; off, the threads
   sleep between pieces of work, which saves power and heat for a few per cent of throughput.
-  With ``spin_after_run`` off (the daemon's worker) they spin only during a run
-  (``session.force_spinning_stop``): between runs the cores go to the hand-over and the parent.
+  With ``spin_after_run`` off (Python API) they spin only during a run
+  (``session.force_spinning_stop``): between runs the cores go to the caller's own work.
 - denormals are NOT flushed to zero (``session.set_denormal_as_zero``): ONNX Runtime would set
   the flush-to-zero mode of the calling thread too, changing float behaviour of the whole process
   (numpy post-processing included), for no measurable gain on these graphs.

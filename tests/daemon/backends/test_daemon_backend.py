@@ -114,18 +114,3 @@ def test_spinning_stops_after_each_run_only_when_asked(exported) -> None:
     assert entry(spin_after_run=False) == "1"
     assert entry(spin_wait=False, spin_after_run=False) == "-"
 
-
-def test_the_worker_lets_its_threads_sleep_between_frames(exported) -> None:
-    """The worker process' predictor stops spinning after each frame: between two frames the
-    cores go to the hand-over and to the parent's decoding and event stage."""
-    import multiprocessing as mp  # noqa: PLC0415
-
-    from daemon.pipeline.worker import _load  # noqa: PLC0415
-
-    parent, child = mp.Pipe()
-    spec = WorkerSpec(str(exported("faster_rcnn_R_50_FPN")), 1, 0.5, backend="onnxruntime")
-    predictor = _load(child, spec)
-    assert parent.recv()[0] == "ready"
-    opts = predictor.backend.session.get_session_options()
-    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "1"
-    assert opts.get_session_config_entry("session.force_spinning_stop") == "1"
