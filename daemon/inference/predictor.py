@@ -140,6 +140,8 @@ class Predictor:
             ``auto`` caches its choice there too.
         spin_wait: ONNX Runtime: inference threads busy-wait between runs (see
             :class:`~daemon.inference.backends.base.BackendOptions`).
+        spin_after_run: ONNX Runtime, with ``spin_wait``: the threads go on spinning after a
+            run (default, fastest back to back); ``False``: they sleep between runs.
         remote: backend ``remote``: the server; ``model_path`` is then the local model for
             the metadata check and the fallback (may be absent with ``fallback: drop``).
     """
@@ -147,11 +149,13 @@ class Predictor:
     def __init__(self, model_path: str | os.PathLike, num_threads: int | None = None,
                  min_size: int | None = None, max_size: int | None = None,
                  backend: str = DEFAULT_BACKEND, optimized_cache: str | None = None,
-                 spin_wait: bool = True, remote: RemoteOptions | None = None) -> None:
+                 spin_wait: bool = True, remote: RemoteOptions | None = None,
+                 spin_after_run: bool = True) -> None:
         path = Path(model_path)
         if backend != "remote" and not path.is_file():
             raise ModelError(f"model file not found: {path}")
-        options = BackendOptions(num_threads, optimized_cache, spin_wait, remote)
+        options = BackendOptions(num_threads, optimized_cache, spin_wait, remote,
+                                 spin_after_run)
         self.path = path
         self.backend = open_backend(path, backend, options, min_size, max_size)
         self.metadata = ModelMetadata.from_props(self.backend.metadata_props, str(path))

@@ -14,6 +14,7 @@ Predictions travel as the fields of :class:`CompactPrediction` (boxes, scores, c
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import signal
@@ -63,10 +64,16 @@ def pack_prediction(prediction: Any, min_score: float) -> dict[str, Any]:
 
 def unpack_prediction(fields: dict[str, Any]) -> Any:
     """A ``CompactPrediction`` rebuilt from :func:`pack_prediction`'s dict."""
+    cls, known = _compact_fields()
+    return cls(**{k: v for k, v in fields.items() if k in known})
+
+
+@functools.cache
+def _compact_fields() -> tuple[type, frozenset[str]]:
+    """``CompactPrediction`` and its field names, looked up once (not per frame)."""
     from daemon.inference.predictor import CompactPrediction  # noqa: PLC0415
 
-    known = {f.name for f in dataclasses.fields(CompactPrediction)}
-    return CompactPrediction(**{k: v for k, v in fields.items() if k in known})
+    return CompactPrediction, frozenset(f.name for f in dataclasses.fields(CompactPrediction))
 
 
 def _configure_process(level: int) -> None:

@@ -70,12 +70,19 @@ class BackendOptions:
             model or runtime never uses a stale graph. None: no cache.
         spin_wait: ONNX Runtime only: the inference threads busy-wait for work (between
             operators and after a run) instead of sleeping: faster; off saves power and heat.
+        spin_after_run: ONNX Runtime, with ``spin_wait``: the threads also go on spinning
+            after a run ends, waiting for the next one (fastest for back-to-back runs);
+            ``False`` (``session.force_spinning_stop``): they sleep as soon as a run is over,
+            leaving the cores to whatever the process does between runs. The daemon's worker
+            keeps the default: on a loaded 2-vCPU VM this option raised the worker's busy
+            share but not the frame rate (docs/performance.md, "Where the daemon's time goes").
     """
 
     num_threads: int | None = None
     optimized_cache: str | None = None
     spin_wait: bool = True
     remote: RemoteOptions | None = None
+    spin_after_run: bool = True
 
 
 class Backend(Protocol):

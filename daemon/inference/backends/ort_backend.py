@@ -9,6 +9,8 @@ Options and why (measured with ``benchmarks/ort_options.py``; figures in docs/pe
 - spinning worker threads (``session.intra_op.allow_spinning``) unless ``spin_wait`` is off
   (``model.spin_wait``): fastest, in a bare loop and in the daemon alike; off, the threads
   sleep between pieces of work, which saves power and heat for a few per cent of throughput.
+  With ``spin_after_run`` off (Python API) they spin only during a run
+  (``session.force_spinning_stop``): between runs the cores go to the caller's own work.
 - denormals are NOT flushed to zero (``session.set_denormal_as_zero``): ONNX Runtime would set
   the flush-to-zero mode of the calling thread too, changing float behaviour of the whole process
   (numpy post-processing included), for no measurable gain on these graphs.
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 
 def session_options(num_threads: int | None = None,
                     level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-                    spinning: bool = True) -> ort.SessionOptions:
+                    spinning: bool = True, spin_after_run: bool = True) -> ort.SessionOptions:
     """Session options for one latency-bound inference stream."""
     opts = ort.SessionOptions()
     opts.graph_optimization_level = level
@@ -42,6 +44,8 @@ def session_options(num_threads: int | None = None,
         opts.intra_op_num_threads = int(num_threads)
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    if spinning and not spin_after_run:
+        opts.add_session_config_entry("session.force_spinning_stop", "1")
     opts.log_severity_level = 3
     return opts
 
@@ -73,7 +77,8 @@ def _open_session(path: Path, options: BackendOptions) -> ort.InferenceSession:
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     cache = cache_file(path, Path(options.optimized_cache)) if options.optimized_cache else None
-    opts = session_options(options.num_threads, spinning=options.spin_wait)
+    opts = session_options(options.num_threads, spinning=options.spin_wait,
+                                    spin_after_run=options.spin_after_run)
     source = path
     if cache is not None and cache.is_file() and cache.stat().st_size > 0:
         source = cache
@@ -88,7 +93,8 @@ def _open_session(path: Path, options: BackendOptions) -> ort.InferenceSession:
         if source == cache:
             log.warning("optimised-graph cache %s unusable (%s); reloading %s", cache, exc, path)
             cache.unlink(missing_ok=True)
-            fresh = session_options(options.num_threads, spinning=options.spin_wait)
+            fresh = session_options(options.num_threads, spinning=options.spin_wait,
+                                    spin_after_run=options.spin_after_run)
             return ort.InferenceSession(str(path), sess_options=fresh,
                                         providers=["CPUExecutionProvider"])
         raise ModelError(f"{path}: cannot be loaded by ONNX Runtime ({exc})") from exc

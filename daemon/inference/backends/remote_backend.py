@@ -58,7 +58,8 @@ class RemoteBackend:
         self._local: Backend | None = None
         self._local_path = Path(model_path) if model_path else None
         self._local_options = BackendOptions(options.num_threads, options.optimized_cache,
-                                             options.spin_wait)
+                                             options.spin_wait,
+                                             spin_after_run=options.spin_after_run)
         self.stats = {"requests": 0, "retries": 0, "failures": 0, "fallbacks": 0}
         meta = self._metadata(self._model_url)
         params = meta.get("parameters")

@@ -94,3 +94,23 @@ def test_spin_wait_reaches_the_onnxruntime_session(exported, spin: bool) -> None
                           backend="onnxruntime")
     opts = predictor.backend.session.get_session_options()
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == str(int(spin))
+
+
+def test_spinning_stops_after_each_run_only_when_asked(exported) -> None:
+    """A bare Predictor keeps ONNX Runtime's threads spinning after a run (fastest back to
+    back); ``spin_after_run=False`` sets ``session.force_spinning_stop`` so that they sleep
+    between runs; without spinning at all there is nothing to stop."""
+    from daemon.inference.predictor import Predictor  # noqa: PLC0415
+
+    def entry(**kwargs) -> str:
+        predictor = Predictor(exported("faster_rcnn_R_50_FPN"), num_threads=1,
+                              backend="onnxruntime", **kwargs)
+        opts = predictor.backend.session.get_session_options()
+        return opts.get_session_config_entry("session.force_spinning_stop") \
+            if opts.get_session_config_entry("session.intra_op.allow_spinning") == "1" else "-"
+
+    with pytest.raises(RuntimeError):  # the key is absent by default
+        entry()
+    assert entry(spin_after_run=False) == "1"
+    assert entry(spin_wait=False, spin_after_run=False) == "-"
+
