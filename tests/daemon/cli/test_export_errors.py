@@ -65,7 +65,7 @@ def test_unknown_meta_architecture_names_the_key(tmp_path: Path) -> None:
     root = require_fixtures() / FRCNN
     result = d2stream("export", "--config-file", root / "config.yaml", "--weights",
                       root / "model_final.pth", "-o", tmp_path / "m.onnx",
-                      "--opts", "MODEL.META_ARCHITECTURE", "SemanticSegmentor")
+                      "--opts", "MODEL.META_ARCHITECTURE", "MyCustomSegmentor")
     _assert_clean_failure(result, "MODEL.META_ARCHITECTURE", "GeneralizedRCNN")
 
 
