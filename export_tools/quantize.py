@@ -38,6 +38,10 @@ QUANTIZED_OP_TYPES = ("Conv", "Gemm", "MatMul")
 FLOAT_LAYERS = ("objectness_logits", "anchor_deltas", "cls_score", "bbox_pred",
                 "mask_head/predictor", "keypoint_head/score_lowres", "sem_seg_head/predictor")
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
+# Activation x weight types of the QDQ graph: unsigned activations (the default: ONNX Runtime's
+# x86-64 kernels multiply u8 x s8) or signed ones (S8S8, ONNX Runtime's own QDQ default and the
+# type its aarch64 sdot kernels take without conversion). docs/aarch64.md: AP of both on both.
+INT8_FORMATS = ("u8s8", "s8s8")
 
 
 class QuantizationError(ExportError):
@@ -55,6 +59,7 @@ class QuantizeOptions:
         per_channel: one weight scale per output channel (recommended).
         reduce_range: 7-bit weights, for x86 CPUs without VNNI where u8 x s8 products can
             saturate.
+        int8_format: ``u8s8`` (uint8 activations, int8 weights) or ``s8s8`` (both int8).
         min_size / max_size: calibration pre-processing (default: the model's own).
     """
 
@@ -62,6 +67,7 @@ class QuantizeOptions:
     method: str = "minmax"
     per_channel: bool = True
     reduce_range: bool = False
+    int8_format: str = "u8s8"
     min_size: int | None = None
     max_size: int | None = None
 
@@ -118,6 +124,9 @@ def quantize_model(model_path: str | os.PathLike, output: str | os.PathLike,
     if options.method not in CALIBRATION_METHODS:
         raise QuantizationError(f"calibration method {options.method!r} is not one of "
                                 f"{', '.join(CALIBRATION_METHODS)}")
+    if options.int8_format not in INT8_FORMATS:
+        raise QuantizationError(f"int8 format {options.int8_format!r} is not one of "
+                                f"{', '.join(INT8_FORMATS)}")
     fp32 = onnx.load(str(model_path))
     meta = read_metadata(fp32, str(model_path))
     images = calibration_images(calibration_dir, options.max_images)
@@ -135,7 +144,8 @@ def quantize_model(model_path: str | os.PathLike, output: str | os.PathLike,
                 op_types_to_quantize=list(QUANTIZED_OP_TYPES),
                 per_channel=options.per_channel,
                 reduce_range=options.reduce_range,
-                activation_type=QuantType.QUInt8,
+                activation_type=(QuantType.QInt8 if options.int8_format == "s8s8"
+                                 else QuantType.QUInt8),
                 weight_type=QuantType.QInt8,
                 nodes_to_exclude=float_node_names(fp32),
                 calibrate_method=_method(options.method),
@@ -175,7 +185,7 @@ def _stamp_metadata(path: Path, meta: ModelMetadata, n_images: int,
     model = onnx.load(str(path))
     info = {"precision": "int8", "format": "QDQ", "calibration_images": n_images,
             "method": options.method, "per_channel": options.per_channel,
-            "reduce_range": options.reduce_range}
+            "reduce_range": options.reduce_range, "int8_format": options.int8_format}
     stamped = ModelMetadata(**{**meta.__dict__, "quantization": info})
     del model.metadata_props[:]
     for key, value in stamped.to_props().items():

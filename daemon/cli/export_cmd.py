@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration-method", default="minmax",
                         choices=["minmax", "percentile", "entropy"],
                         help="how activation ranges are chosen (default minmax)")
+    parser.add_argument("--int8-format", default="u8s8", choices=["u8s8", "s8s8"],
+                        help="activation x weight types of the int8 model: u8s8 (default) or "
+                             "s8s8 (signed activations; docs/aarch64.md compares both)")
     parser.add_argument("--triton-repository", metavar="DIR",
                         help="also write a Triton model repository DIR/<name>/ for the model "
                              "(docs/scaling-out.md)")
@@ -118,7 +121,8 @@ def _export_int8(args: argparse.Namespace) -> int:
         if code != 0:
             return code
         options = QuantizeOptions(max_images=args.calibration_images,
-                                  method=args.calibration_method)
+                                  method=args.calibration_method,
+                                  int8_format=args.int8_format)
         try:
             out = quantize_model(float_model, args.output, args.calibration, options)
         except D2StreamError as exc:

@@ -63,15 +63,19 @@ def test_metadata_records_quantisation(demo_int8, exported):
     meta, fp32 = Predictor(demo_int8).metadata, Predictor(exported(DEMO)).metadata
     q = meta.quantization
     assert q["precision"] == "int8" and q["calibration_images"] == 4 and q["per_channel"]
+    assert q["int8_format"] == "u8s8"
     assert fp32.quantization == {}
     assert {**meta.__dict__, "quantization": {}} == fp32.__dict__
 
 
 def test_int8_detections_agree_with_fp32(demo_int8, exported, fixtures):
     """The confident detections of the trained demo model survive quantisation."""
+    _assert_confident_detections_kept(Predictor(exported(DEMO)), Predictor(demo_int8), fixtures)
+
+
+def _assert_confident_detections_kept(fp32: Predictor, int8: Predictor, fixtures) -> None:
     import cv2
 
-    fp32, int8 = Predictor(exported(DEMO)), Predictor(demo_int8)
     for i in range(5):
         image = cv2.imread(str(fixtures / DEMO / f"image_{i}.png"))
         a, b = fp32(image), int8(image)
@@ -80,6 +84,27 @@ def test_int8_detections_agree_with_fp32(demo_int8, exported, fixtures):
             same = b.pred_boxes[b.pred_classes == cls]
             assert len(same), f"image {i}: class {cls} lost"
             assert _iou(box, same).max() > 0.8, f"image {i}: box {box} not found in int8"
+
+
+def test_s8s8_quantises_activations_signed(exported, fixtures, tmp_path):
+    """``--int8-format s8s8``: every activation QuantizeLinear has an int8 zero point (u8s8: uint8),
+    the metadata says so, and the confident detections survive."""
+    options = QuantizeOptions(max_images=4, int8_format="s8s8")
+    path = quantize_model(exported(DEMO), tmp_path / "s8s8.onnx", fixtures / DEMO, options)
+    model = onnx.load(str(path))
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    zero_points = [inits[n.input[2]] for n in model.graph.node
+                   if n.op_type == "QuantizeLinear" and n.input[2] in inits]
+    assert zero_points and all(z.dtype == np.int8 for z in zero_points)
+    pred = Predictor(path)
+    assert pred.metadata.quantization["int8_format"] == "s8s8"
+    _assert_confident_detections_kept(Predictor(exported(DEMO)), pred, fixtures)
+
+
+def test_unknown_int8_format_is_refused(exported, fixtures, tmp_path):
+    with pytest.raises(QuantizationError, match="int8 format 'u4s4'"):
+        quantize_model(exported(DEMO), tmp_path / "q.onnx", fixtures / DEMO,
+                       QuantizeOptions(int8_format="u4s4"))
 
 
 def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
