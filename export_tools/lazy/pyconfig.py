@@ -4,8 +4,11 @@ Only the subset Detectron2's configs use is interpreted: imports (names become i
 :class:`NameRef` markers; relative imports and ``model_zoo.get_config(...)`` read other config
 files the same way), assignments to names and attribute paths (chained too), literals, lists,
 tuples, dicts, ``L(Class)(...)``, ``ShapeSpec(...)``, ``functools.partial(...)``, ``dict(...)``,
-lambdas (a :class:`LambdaRef`), attribute access into config values and arithmetic on numbers.
-Anything else is refused with its file and line. Nothing is imported or run.
+lambdas (a :class:`LambdaRef`), attribute access into config values, arithmetic on numbers
+(``x *= 2`` too), tuple unpacking (``a, b = 1, 2``), ``list(range(...))``, ``for`` loops over a
+list (no ``else``), list comprehensions with one ``for`` and no ``if``, and the dict methods
+``.pop(key)`` / ``.update(...)`` (also as a statement: Detectron2's cascade configs pop keys in a
+comprehension). Anything else is refused with its file and line. Nothing is imported or run.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from export_tools.lazy.markers import LambdaRef, NameRef, PartialValue, ShapeSpe
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 16
+MAX_ITEMS = 4096  # longest list a range or a comprehension may make
+DICT_METHODS = ("pop", "update")
 LAZY_CALLS = {"detectron2.config.LazyCall", "detectron2.config.lazy.LazyCall"}
 MODEL_ZOO = {"detectron2.model_zoo"}
 SHAPE_SPECS = {"detectron2.layers.ShapeSpec", "detectron2.layers.shape_spec.ShapeSpec"}
@@ -71,8 +76,18 @@ class _Reader:
             value = self.expr(stmt.value)
             for target in stmt.targets:
                 self.assign(target, value)
+        elif isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, (ast.Name, ast.Attribute)):
+            current = self.expr(stmt.target)  # the target read as a value
+            self.assign(stmt.target, self.binop(stmt, stmt.op, current, self.expr(stmt.value)))
         elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
             return  # a docstring or a bare literal
+        elif isinstance(stmt, ast.Expr) and self.is_method_statement(stmt.value):
+            self.expr(stmt.value)  # d.pop(k), d.update(...), or a comprehension of them
+        elif isinstance(stmt, ast.For) and not stmt.orelse:
+            for item in self.items(stmt, stmt.iter, "a for loop"):
+                self.assign(stmt.target, item)
+                for inner in stmt.body:
+                    self.statement(inner)
         else:
             raise self.fail(stmt, f"{type(stmt).__name__} statements are not accepted")
 
@@ -101,7 +116,19 @@ class _Reader:
             raise self.fail(node, f"config file {path} not found")
         return _Reader(path, self.depth + 1, (*self.stack, path)).run()
 
+    def is_method_statement(self, node: ast.expr) -> bool:
+        if isinstance(node, ast.ListComp):
+            node = node.elt
+        return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+            and node.func.attr in DICT_METHODS
+
     def assign(self, target: ast.expr, value: Any) -> None:
+        if isinstance(target, (ast.Tuple, ast.List)):
+            if not isinstance(value, list) or len(value) != len(target.elts):
+                raise self.fail(target, f"cannot unpack {value!r} into {len(target.elts)} names")
+            for elt, item in zip(target.elts, value):
+                self.assign(elt, item)
+            return
         if isinstance(target, ast.Name):
             self.env[target.id] = value
             return
@@ -140,8 +167,8 @@ class _Reader:
     def e_Name(self, node: ast.Name) -> Any:
         if node.id in ("True", "False", "None"):
             return {"True": True, "False": False, "None": None}[node.id]
-        if node.id == "dict" and "dict" not in self.env:
-            return NameRef("builtins.dict")
+        if node.id in ("dict", "list", "range") and node.id not in self.env:
+            return NameRef(f"builtins.{node.id}")
         if node.id not in self.env:
             raise self.fail(node, f"name {node.id!r} is not defined")
         return self.env[node.id]
@@ -173,9 +200,32 @@ class _Reader:
             return -value if isinstance(node.op, ast.USub) else value
         raise self.fail(node, "only + and - of a number are accepted")
 
+    def e_ListComp(self, node: ast.ListComp) -> Any:
+        if len(node.generators) != 1 or node.generators[0].ifs or node.generators[0].is_async:
+            raise self.fail(node, "comprehensions with one 'for' and no 'if' only")
+        gen = node.generators[0]
+        items = self.items(node, gen.iter, "a comprehension")
+        saved = dict(self.env)
+        try:
+            out = []
+            for item in items:
+                self.assign(gen.target, item)
+                out.append(self.expr(node.elt))
+        finally:
+            self.env = saved  # the loop names do not leak, as in Python 3
+        return out
+
+    def items(self, node: ast.AST, iterable: ast.expr, what: str) -> list[Any]:
+        items = self.expr(iterable)
+        if not isinstance(items, list) or len(items) > MAX_ITEMS:
+            raise self.fail(node, f"{what} iterates over a list (at most {MAX_ITEMS} items)")
+        return items
+
     def e_BinOp(self, node: ast.BinOp) -> Any:
-        left, right = self.expr(node.left), self.expr(node.right)
-        op = _BINOPS.get(type(node.op))
+        return self.binop(node, node.op, self.expr(node.left), self.expr(node.right))
+
+    def binop(self, node: ast.AST, opnode: ast.operator, left: Any, right: Any) -> Any:
+        op = _BINOPS.get(type(opnode))
         if op is operator.add and isinstance(left, list) and isinstance(right, list):
             return left + right
         if op is operator.mul and isinstance(left, list) and isinstance(right, int) \
@@ -191,6 +241,10 @@ class _Reader:
             raise self.fail(node, f"arithmetic error: {exc}") from None
 
     def e_Call(self, node: ast.Call) -> Any:
+        if isinstance(node.func, ast.Attribute) and node.func.attr in DICT_METHODS:
+            owner = self.expr(node.func.value)
+            if isinstance(owner, dict) and node.func.attr not in owner:
+                return self.dict_method(node, owner, node.func.attr)
         func = self.expr(node.func)
         args = [self.expr(a) for a in node.args]
         kwargs = {}
@@ -204,6 +258,23 @@ class _Reader:
             return {"_target_": func.target, **kwargs}
         name = func.name if isinstance(func, NameRef) else None
         return self.call(node, name, func, args, kwargs)
+
+    def dict_method(self, node: ast.Call, owner: dict[str, Any], method: str) -> Any:
+        args = [self.expr(a) for a in node.args]
+        if any(kw.arg is None for kw in node.keywords):
+            raise self.fail(node, "**kwargs in calls are not accepted")
+        kwargs = {kw.arg: self.expr(kw.value) for kw in node.keywords if kw.arg}
+        if method == "pop" and len(args) in (1, 2) and not kwargs and isinstance(args[0], str):
+            if args[0] not in owner and len(args) == 1:
+                raise self.fail(node, f".pop({args[0]!r}): no such key")
+            return owner.pop(args[0], *args[1:])
+        if method == "update" and (not args or (len(args) == 1 and isinstance(args[0], dict))):
+            update = {**(args[0] if args else {}), **kwargs}
+            if isinstance(update.get("_target_"), NameRef):  # a class: saved as its name
+                update["_target_"] = update["_target_"].name
+            owner.update(update)
+            return None
+        raise self.fail(node, f".{method}(...) with these arguments is not accepted")
 
     def call(self, node: ast.Call, name: str | None, func: Any, args: list, kwargs: dict) -> Any:
         if name in LAZY_CALLS and len(args) == 1 and not kwargs:
@@ -219,6 +290,14 @@ class _Reader:
             return PartialValue(args[0], args[1:], kwargs)
         if name == "builtins.dict" and not args:
             return dict(kwargs)
+        if name == "builtins.list" and len(args) == 1 and isinstance(args[0], list) \
+                and not kwargs:
+            return list(args[0])
+        if name == "builtins.range" and 1 <= len(args) <= 3 and not kwargs \
+                and all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+            if len(range(*args)) > MAX_ITEMS:
+                raise self.fail(node, f"range of more than {MAX_ITEMS} items")
+            return list(range(*args))
         if name == "omegaconf.OmegaConf.create" and len(args) <= 1 and not kwargs:
             if args and not isinstance(args[0], dict):
                 raise self.fail(node, "OmegaConf.create takes a dict here")

@@ -56,14 +56,19 @@ def test_model_zoo_get_config_finds_the_configs_folder() -> None:
     ("import os\nos.system('x')\n", "Expr statements"),
     ("x = __import__('os')\n", "name '__import__' is not defined"),
     ("def f():\n    pass\n", "FunctionDef"),
-    ("x = [i for i in range(3)]\n", "ListComp"),
+    ("x = [i for i in range(3) if i]\n", "one 'for' and no 'if'"),
+    ("x = {i: i for i in range(3)}\n", "DictComp"),
+    ("x = list(range(10 ** 6))\n", "range of more than"),
+    ("x = dict(a=1)\nx.pop('b')\n", "no such key"),
+    ("x = dict(a=1)\nx.clear()\n", "Expr statements"),
     ("x = open('f').read()\n", "name 'open'"),
     ("from detectron2.config import LazyCall as L\nx = L(print)\n", "name 'print'"),
     ("import torch\nx = torch.load('m.pth')\n", "call of torch.load"),
     ("x = 2 ** 100000\n", "exponent too large"),
     ("x = f'{1}'\n", "JoinedStr"),
     ("from .missing import model\n", "not found"),
-    ("for i in []:\n    pass\n", "For statements"),
+    ("for i in []:\n    pass\nelse:\n    pass\n", "For statements"),
+    ("for i in range(2):\n    import os\n    os.system('x')\n", "Expr statements"),
 ])
 def test_anything_else_is_refused_with_its_line(tmp_path: Path, source: str,
                                                 expected: str) -> None:
@@ -80,3 +85,39 @@ def test_import_cycle_is_refused(tmp_path: Path) -> None:
     (tmp_path / "b.py").write_text("from .a import model\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="cycle"):
         read_lazy_py(tmp_path / "a.py")
+
+
+def test_the_constructs_of_detectron2s_cascade_and_schedule_configs(tmp_path: Path) -> None:
+    """What the ViTDet / MViTv2 cascade and 200ep/400ep configs write, read as data."""
+    (tmp_path / "cfg.py").write_text("""
+from detectron2.config import LazyCall as L
+from detectron2.modeling.roi_heads import CascadeROIHeads, FastRCNNOutputLayers
+train = dict(max_iter=10)
+train["max_iter"] if False else None
+model = dict(roi_heads=dict(box_head=1, box_predictor=2, proposal_matcher=3, num_classes=80))
+train.max_iter *= 2
+embed, depth = 768, 12
+idx = list(range(0, 2)) + list(range(3, 5))
+[model.roi_heads.pop(k) for k in ["box_head", "box_predictor", "proposal_matcher"]]
+model.roi_heads.update(
+    _target_=CascadeROIHeads,
+    box_predictors=[L(FastRCNNOutputLayers)(weights=(w1, w1, w2))
+                    for (w1, w2) in [(10, 5), (20, 10)]],
+)
+for i in range(2):
+    model.roi_heads.box_predictors[i].test_score_thresh = 0.02 * (i + 1)
+model.depth = depth
+model.idx = idx
+""", encoding="utf-8")
+    with pytest.raises(ConfigError, match="Expr statements"):  # a bare subscript expression
+        read_lazy_py(tmp_path / "cfg.py")
+    path = tmp_path / "cfg.py"
+    path.write_text(path.read_text().replace('train["max_iter"] if False else None\n', ""))
+    tree = read_lazy_py(path)
+    assert tree["train"] == {"max_iter": 20}
+    heads = tree["model"]["roi_heads"]
+    assert set(heads) == {"num_classes", "_target_", "box_predictors"}
+    assert heads["_target_"] == "detectron2.modeling.roi_heads.CascadeROIHeads"
+    assert [p["weights"] for p in heads["box_predictors"]] == [[10, 10, 5], [20, 20, 10]]
+    assert [p["test_score_thresh"] for p in heads["box_predictors"]] == [0.02, 0.04]
+    assert (tree["model"]["depth"], tree["model"]["idx"]) == (12, [0, 1, 3, 4])
