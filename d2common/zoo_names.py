@@ -36,8 +36,10 @@ def offline_mode() -> bool:
 
 
 def normalise_zoo_name(name: str) -> str:
-    """``zoo:configs/COCO-Detection/x.yaml`` -> ``COCO-Detection/x`` (the catalog key)."""
+    """``zoo:configs/COCO-Detection/x.yaml`` -> ``COCO-Detection/x`` (the catalog key); a project
+    config (``projects/ViTDet/configs/COCO/x.py``) -> ``ViTDet/COCO/x``."""
     name = name.strip().removeprefix(ZOO_PREFIX).strip().removeprefix("configs/")
+    name = re.sub(r"^projects/([^/]+)/configs/", r"\1/", name)
     return re.sub(r"\.(yaml|py)$", "", name)
 
 

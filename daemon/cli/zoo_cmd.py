@@ -11,8 +11,6 @@ import argparse
 import logging
 from pathlib import Path
 
-import yaml
-
 from d2common.errors import D2StreamError
 
 logger = logging.getLogger(__name__)
@@ -50,7 +48,9 @@ def _list(args: argparse.Namespace) -> int:
 
     for name, entry in all_entries().items():
         if args.pattern.lower() in name.lower():
-            print(f"{name:<58} {entry.dataset}")
+            kind = " LazyConfig" if entry.is_lazy else ""
+            refused = f"  not exportable: {entry.refused}" if entry.refused else ""
+            print(f"{name:<58} {entry.dataset}{kind}{refused}")
     return 0
 
 
@@ -61,8 +61,13 @@ def _show(args: argparse.Namespace) -> int:
     print(f"name:     {entry.name}\nurl:      {entry.url()}\ndataset:  {entry.dataset}")
     print(f"checksum: {'sha256 ' + entry.sha256 if entry.sha256 else ''}"
           f"{'md5 prefix ' + entry.md5_prefix if entry.md5_prefix and not entry.sha256 else ''}")
-    print("config (keys that differ from Detectron2's defaults):")
-    print(yaml.safe_dump(entry.config_tree(), sort_keys=True).rstrip())
+    if entry.refused:
+        print(f"refused:  {entry.refused}")
+    if entry.is_lazy:
+        print("config (LazyConfig: model and test-time input, as LazyConfig.save writes them):")
+    else:
+        print("config (keys that differ from Detectron2's defaults):")
+    print(entry.config_text().rstrip())
     return 0
 
 

@@ -2,7 +2,8 @@
 
 These are facts of the public datasets (COCO 2017 instances and person keypoints, COCO panoptic
 stuff categories, Cityscapes, Pascal VOC), in the contiguous order the zoo models predict them.
-LVIS has 1230 classes and no names are bundled: its models export with numbered classes.
+LVIS has 1230 (v0.5) or 1203 (v1) classes and no names are bundled: its models export with
+numbered classes.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ DATASETS: dict[str, DatasetInfo] = {
     "coco_person": DatasetInfo(("person",), keypoint_names=COCO_PERSON_KEYPOINTS),
     "coco_panoptic": DatasetInfo(COCO_THINGS, stuff_classes=COCO_PANOPTIC_STUFF),
     "lvis_v0.5": DatasetInfo(None),
+    "lvis_v1": DatasetInfo(None),
     "cityscapes": DatasetInfo(CITYSCAPES_THINGS),
     "voc": DatasetInfo(VOC_CLASSES),
 }

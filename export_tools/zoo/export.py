@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from d2common.zoo_names import zoo_onnx_path
-from export_tools.zoo.catalog import ZooEntry, get_entry
+from export_tools.zoo.catalog import ZooEntry, ZooError, get_entry
 from export_tools.zoo.download import Checksum, cache_dir, fetch
 
 logger = logging.getLogger(__name__)
@@ -38,12 +38,17 @@ def export_zoo_model(
     """Export zoo entry ``name`` to ``output`` (default: the cache) and return the ONNX path.
 
     The weights come from the cache or are downloaded (see :func:`fetch_weights`); the config is
-    Detectron2's defaults plus the entry's overrides, written beside the weights as
-    ``config.yaml`` so the export can be reproduced with ``d2stream export --config-file``.
+    Detectron2's defaults plus the entry's overrides (a LazyConfig entry: its LazyConfig tree, as
+    ``LazyConfig.save`` writes it), written beside the weights as ``config.yaml`` so the export
+    can be reproduced with ``d2stream export --config-file``. An entry the exporter refuses
+    (``refused``) fails here, before anything is downloaded.
     """
     from export_tools.export import export_model  # noqa: PLC0415 - needs the export extra
 
     entry = get_entry(name)
+    if entry.refused:
+        raise ZooError(f"{entry.name} is listed but cannot be exported: {entry.refused}",
+                       key="--model-zoo")
     weights = fetch_weights(entry, cache=cache, base_url=base_url, offline=offline,
                             progress=progress)
     config_path = entry.write_config(weights.with_name("config.yaml"), weights)
