@@ -77,6 +77,7 @@ def test_every_lazy_entry_writes_a_config_the_exporter_reads(name, tmp_path):
 
 def test_refused_entries_and_their_reasons():
     refused = {n: OFFICIAL[n].refused for n in LAZY if OFFICIAL[n].refused}
+    assert len(refused) == 15 and len(LAZY) - len(refused) == 26
     assert all("swin" in n or "mvitv2" in n or "_h_" in n for n in refused)
     assert "SwinTransformer" in refused["ViTDet/COCO/cascade_mask_rcnn_swin_b_in21k_50ep"]
     mvit_fpn_ln = refused["ViTDet/COCO/cascade_mask_rcnn_mvitv2_b_in21k_100ep"]
