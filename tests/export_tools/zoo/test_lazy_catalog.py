@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from export_tools.errors import ConfigError
+from export_tools.lazy.markers import LambdaRef, NameRef, PartialValue
+from export_tools.lazy.reader import read_lazy_yaml
 from export_tools.lazy.translate import load_lazy_config
 from export_tools.modeling.supported import check_supported
 from export_tools.zoo.catalog import DEFAULT_BASE_URL, ZooError, all_entries, get_entry
 from export_tools.zoo.catalog_lazy_data import CONFIGS
 from export_tools.zoo.generate_lazy_catalog import LAMBDA_NORM_STATE, generate
-from export_tools.zoo.lazy_configs import apply_changes, config_tree, flatten_tree
+from export_tools.zoo.lazy_configs import apply_changes, config_tree, flatten_tree, inference_tree
 from tests.conftest import require_fixtures
 
 OFFICIAL = all_entries()
@@ -217,3 +219,42 @@ def test_generator_reads_the_configs_and_records_refusals(tmp_path):
     assert "my_lab.FancyHead" in wide["refused"] and "model.roi_heads.box_head" in wide["refused"]
     assert "refused" not in base and "train" not in configs[base["lazy_config"]]["tree"]
     assert max(len(line) for line in source.splitlines()) <= 100
+
+
+# Keys the fixtures narrowed (their manifest.json ``overrides``) or that Detectron2 spells with
+# another module path once saved (``_target_``, ``torch.nn.LayerNorm``, a lambda's module name).
+NARROWED = ("out_channels", "in_channels", "conv_dims", "fc_dims", "input_shape", "num_classes",
+            "short_edge_length", "max_size", "embed_dim", "depth", "num_heads",
+            "window_block_indexes", "img_size", "square_pad", "group_width", "w_0", "w_a")
+
+
+def _comparable(value):
+    if isinstance(value, str) and value.startswith("detectron2."):
+        return value.rsplit(".", 1)[-1]
+    if isinstance(value, NameRef):
+        return value.short
+    if isinstance(value, LambdaRef):
+        return "<lambda>"
+    if isinstance(value, PartialValue):
+        return (_comparable(value.func), value.args, value.kwargs)
+    return value
+
+
+@pytest.mark.parametrize(("fixture", "name"), [
+    ("mask_rcnn_regnetx_4gf_dds_FPN_100ep_LSJ",
+     "new_baselines/mask_rcnn_regnetx_4gf_dds_FPN_100ep_LSJ"),
+    ("mask_rcnn_regnety_4gf_dds_FPN_100ep_LSJ",
+     "new_baselines/mask_rcnn_regnety_4gf_dds_FPN_100ep_LSJ"),
+    ("mask_rcnn_vitdet_b_100ep", "ViTDet/COCO/mask_rcnn_vitdet_b_100ep"),
+    ("mask_rcnn_mvitv2_t_3x", "MViTv2/mask_rcnn_mvitv2_t_3x"),
+])
+def test_stored_tree_matches_what_detectron2_saved_from_the_same_config(fixture, name):
+    """The fixtures' config.yaml were written by Detectron2's LazyConfig.save from the same .py
+    files (narrowed): every key is there, and every value the narrowing left alone is equal."""
+    saved = read_lazy_yaml(require_fixtures() / "lazy" / fixture / "config.yaml")
+    ours = flatten_tree(OFFICIAL[name].lazy_config)
+    theirs = flatten_tree(inference_tree(saved))
+    assert set(ours) == set(theirs)
+    differ = {k for k in ours if _comparable(ours[k]) != _comparable(theirs[k])}
+    assert all(k.rsplit(".", 1)[-1] in NARROWED or ".augmentations.0." in k for k in differ), \
+        sorted(differ)
