@@ -26,6 +26,7 @@ from export_tools.lazy.markers import LambdaRef, NameRef, PartialValue, ShapeSpe
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 16
 MAX_ITEMS = 4096  # longest list a range or a comprehension may make
+MAX_ITERATIONS = 65536  # loop and comprehension steps of one file, nested ones included
 DICT_METHODS = ("pop", "update")
 LAZY_CALLS = {"detectron2.config.LazyCall", "detectron2.config.lazy.LazyCall"}
 MODEL_ZOO = {"detectron2.model_zoo"}
@@ -47,6 +48,7 @@ class _Reader:
     def __init__(self, path: Path, depth: int, stack: tuple[Path, ...]) -> None:
         self.path, self.depth, self.stack = path, depth, stack
         self.env: dict[str, Any] = {}
+        self.iterations = 0
 
     def fail(self, node: ast.AST | None, message: str) -> ConfigError:
         line = f"line {node.lineno}: " if node is not None and hasattr(node, "lineno") else ""
@@ -219,6 +221,9 @@ class _Reader:
         items = self.expr(iterable)
         if not isinstance(items, list) or len(items) > MAX_ITEMS:
             raise self.fail(node, f"{what} iterates over a list (at most {MAX_ITEMS} items)")
+        self.iterations += len(items)
+        if self.iterations > MAX_ITERATIONS:
+            raise self.fail(node, f"more than {MAX_ITERATIONS} loop steps in one file")
         return items
 
     def e_BinOp(self, node: ast.BinOp) -> Any:

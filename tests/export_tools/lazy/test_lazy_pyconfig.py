@@ -69,6 +69,11 @@ def test_model_zoo_get_config_finds_the_configs_folder() -> None:
     ("from .missing import model\n", "not found"),
     ("for i in []:\n    pass\nelse:\n    pass\n", "For statements"),
     ("for i in range(2):\n    import os\n    os.system('x')\n", "Expr statements"),
+    # nested loops: each list is short, the steps together are not (4096 ** 3)
+    ("r = list(range(4096))\nfor a in r:\n    for b in r:\n        for c in r:\n"
+     "            x = 1\n", "loop steps in one file"),
+    ("r = list(range(4096))\nx = [[[1 for c in r] for b in r] for a in r]\n",
+     "loop steps in one file"),
 ])
 def test_anything_else_is_refused_with_its_line(tmp_path: Path, source: str,
                                                 expected: str) -> None:
