@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 FIXTURES ?= ../shared/fixtures
 
-.PHONY: setup setup-dev system-deps test run lint clean
+.PHONY: setup setup-dev system-deps test test-x86 test-aarch64 run lint clean
 
 # What the main job needs: the runtime and the exporter ([export]: onnx).
 setup: $(VENV)/.installed-run
@@ -28,9 +28,16 @@ $(VENV)/.installed-dev: $(VENV)/.installed-run
 system-deps:
 	bash .ci/system-deps.sh
 
-test: setup-dev system-deps
+# Everything: the x86 suite, then the device-side tests on aarch64 under emulation.
+test: test-x86 test-aarch64
+
+test-x86: setup-dev system-deps
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# The device path on aarch64 (qemu-user, an aarch64 Python, PyPI's aarch64 wheels): docs/aarch64.md.
+test-aarch64: setup-dev system-deps
+	bash .ci/test-aarch64.sh $(PY)
 
 # The main job: export the demo model from the fixtures and run the daemon with config.yaml.
 run: setup
@@ -40,4 +47,4 @@ lint: setup-dev
 	$(PY) -m ruff check .
 
 clean:
-	rm -rf $(VENV) models out var
+	rm -rf $(VENV) models out var .cache/aarch64

@@ -10,6 +10,8 @@
 #                    Debian's Python with its own numpy and a module compiled for it: the
 #                    documented install (docs/install.md) is tested on them, like Raspberry Pi
 #                    OS's picamera2 in a venv with system site packages
+#   qemu-user debootstrap
+#                    make test-aarch64: an aarch64 Debian Python run under emulation
 #   libgl1 libglib2.0-0 libsm6 libice6 libxext6 libx11-xcb1
 #                    shared libraries that opencv-python's Qt highgui (preview window) loads
 set -euo pipefail
@@ -21,6 +23,8 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 [ -f /usr/include/stdio.h ] || need+=(libc6-dev)
+command -v qemu-aarch64 >/dev/null 2>&1 || need+=(qemu-user)
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 for pkg in python3-venv python3-numpy python3-numexpr; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done

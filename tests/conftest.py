@@ -69,26 +69,53 @@ def fixtures() -> Path:
     return require_fixtures()
 
 
+# Models exported beforehand (``.ci/aarch64-export.py``) for a test run on a machine without the
+# export tools: the aarch64 suite under emulation (``make test-aarch64``) sets it.
+PREEXPORTED_ENV = "D2STREAM_PREEXPORTED"
+
+
+def fixture_export_name(name: str, weights: str = "model_final.pth") -> str:
+    """File name of the export of fixture model ``name`` from ``weights``."""
+    return f"{name.replace('/', '_')}-{Path(weights).suffix[1:]}.onnx"
+
+
+def export_fixture(name: str, weights: str, out_dir: Path) -> Path:
+    """Export fixture model ``name`` (its ``config.yaml`` + ``weights``) into ``out_dir``."""
+    from export_tools.export import export_model
+
+    folder = require_fixtures() / name
+    meta = manifest(name)
+    return export_model(
+        folder / "config.yaml", folder / weights, out_dir / fixture_export_name(name, weights),
+        class_names=meta["thing_classes"], model_name=name,
+        keypoint_names=meta.get("keypoint_names"), stuff_classes=meta.get("stuff_classes"),
+    )
+
+
+def preexported(name: str, weights: str = "model_final.pth") -> Path | None:
+    """The export of ``name`` in ``$D2STREAM_PREEXPORTED`` when that is set (else None); a file
+    missing there fails the test by name."""
+    folder = os.environ.get(PREEXPORTED_ENV)
+    if not folder:
+        return None
+    path = Path(folder) / fixture_export_name(name, weights)
+    if not path.is_file():
+        pytest.fail(f"{PREEXPORTED_ENV}={folder} has no {path.name}: run .ci/aarch64-export.py "
+                    f"{folder} (or unset {PREEXPORTED_ENV} to export here)", pytrace=False)
+    return path
+
+
 @pytest.fixture(scope="session")
 def export_fixture_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
-    """``export_fixture_model(name, weights="model_final.pth")`` -> exported ``.onnx`` (cached)."""
+    """``export_fixture_model(name, weights="model_final.pth")`` -> exported ``.onnx`` (cached;
+    taken from ``$D2STREAM_PREEXPORTED`` when that is set)."""
     cache: dict[tuple[str, str], Path] = {}
     out_dir = tmp_path_factory.mktemp("exported")
 
     def export(name: str, weights: str = "model_final.pth") -> Path:
         key = (name, weights)
         if key not in cache:
-            from export_tools.export import export_model
-
-            folder = require_fixtures() / name
-            meta = manifest(name)
-            out = out_dir / f"{name}-{Path(weights).suffix[1:]}.onnx"
-            cache[key] = export_model(
-                folder / "config.yaml", folder / weights, out,
-                class_names=meta["thing_classes"], model_name=name,
-                keypoint_names=meta.get("keypoint_names"),
-                stuff_classes=meta.get("stuff_classes"),
-            )
+            cache[key] = preexported(name, weights) or export_fixture(name, weights, out_dir)
         return cache[key]
 
     return export

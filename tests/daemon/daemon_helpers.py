@@ -98,10 +98,12 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def subprocess_env(extra: dict[str, str] | None = None, pythonpath: list[str] | None = None
                    ) -> dict[str, str]:
-    """The environment for a ``d2stream`` child: this repository first on ``PYTHONPATH``."""
+    """The environment for a ``d2stream`` child: this repository first on ``PYTHONPATH``, then
+    what this process was given there (the aarch64 run's wheel folder, for one)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM")}
-    env["PYTHONPATH"] = os.pathsep.join([*(pythonpath or []), str(REPO_ROOT)])
+    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([*(pythonpath or []), str(REPO_ROOT), *inherited])
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
