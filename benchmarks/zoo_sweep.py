@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -43,7 +44,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 STATUS_FILE = REPO_ROOT / "docs" / "zoo_status.json"
 WORK_DIR = Path("/tmp/zoo_sweep")
 STATUSES = ("parity", "mismatch", "refused", "error", "pending")
-# the zoo families first, then the rest of configs/, then LazyConfig files
+# the zoo families first, then the LazyConfig files, then the rest of configs/
 FIRST = ("configs/COCO-Detection/", "configs/COCO-InstanceSegmentation/",
          "configs/COCO-Keypoints/", "configs/COCO-PanopticSegmentation/")
 LAZY_GLOBS = ("configs/new_baselines/*.py", "projects/ViTDet/configs/**/*.py",
@@ -64,7 +65,7 @@ def _order(name: str) -> tuple[int, str]:
     for rank, prefix in enumerate(FIRST):
         if name.startswith(prefix):
             return rank, name
-    return (len(FIRST) if name.endswith(".yaml") else len(FIRST) + 1), name
+    return (len(FIRST) + 1 if name.endswith(".yaml") else len(FIRST)), name
 
 
 def load_status(path: Path = STATUS_FILE) -> dict[str, dict[str, Any]]:
@@ -143,16 +144,27 @@ def run_one(args: argparse.Namespace, rel: str) -> dict[str, Any]:
         return {"status": "refused", "detail": shorten(refusal, *paths)}
     env = {**os.environ, "D2_PYTHON": args.d2_python, "D2_SRC": str(args.d2_src),
            "PYTHONPATH": str(REPO_ROOT)}
+    out.mkdir(parents=True, exist_ok=True)
     log_path = out / "log.txt"
-    try:
-        with log_path.open("w", encoding="utf-8") as log:
-            proc = subprocess.run(verify_command(args, rel, out), cwd=REPO_ROOT, env=env,
-                                  stdout=log, stderr=subprocess.STDOUT, timeout=args.timeout,
-                                  check=False)
-    except subprocess.TimeoutExpired:
+    with log_path.open("w", encoding="utf-8") as log:
+        rc = run_group(verify_command(args, rel, out), env, log, args.timeout)
+    if rc is None:
         return {"status": "error", "detail": f"timed out after {args.timeout:g} s"}
     text = log_path.read_text(encoding="utf-8", errors="replace")
-    return verdict(proc.returncode, out / "report.json", text, paths)
+    return verdict(rc, out / "report.json", text, paths)
+
+
+def run_group(command: list[str], env: dict[str, str], log: Any, timeout: float) -> int | None:
+    """Exit status of ``command``; None when it ran past ``timeout`` (its whole process group,
+    the shell script's children too, is then killed)."""
+    proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return None
 
 
 def verdict(rc: int, report_path: Path, output: str, paths: tuple[Path, ...]) -> dict[str, Any]:
@@ -177,6 +189,8 @@ def parity_summary(report: dict[str, Any]) -> str:
     """``2 images, 35 detections; max box 0.0021 px, max score 4e-06, min mask IoU 1``."""
     images = report["images"]
     found = sum(im["num_reference"] for im in images)
+    if not found:  # both models agree on nothing: no box, score or mask was compared
+        return f"{len(images)} images, 0 detections (nothing compared: weak evidence)"
     parts = [f"{len(images)} images, {found} detections"]
     for key, label, pick, unit in (("box_max_abs_px", "box", max, " px"),
                                    ("score_max_abs", "score", max, ""),

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from benchmarks.zoo_sweep import selected, verdict
+from benchmarks.zoo_sweep import run_group, selected, verdict
 from benchmarks.zoo_table import BEGIN, END, README, STATUS_FILE, load, render, splice
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +89,10 @@ def test_verdicts_from_a_verify_report_and_from_a_refusal(tmp_path: Path) -> Non
     report.write_text(json.dumps({"passed": True, "images": [image]}), encoding="utf-8")
     assert verdict(0, report, "", ()) == {
         "status": "parity", "detail": "1 images, 3 detections; max box 0.002 px, max score 1e-06"}
+    empty = {**image, "num_reference": 0}
+    report.write_text(json.dumps({"passed": True, "images": [empty, empty]}), encoding="utf-8")
+    assert verdict(0, report, "", ())["detail"] == (
+        "2 images, 0 detections (nothing compared: weak evidence)")
     image["failures"] = ["score differs by 0.002 (tolerance 0.0001)", "mask IoU 0.5 < 0.99"]
     report.write_text(json.dumps({"passed": False, "images": [image]}), encoding="utf-8")
     assert verdict(1, report, "", ()) == {
@@ -96,3 +101,23 @@ def test_verdicts_from_a_verify_report_and_from_a_refusal(tmp_path: Path) -> Non
     assert verdict(1, tmp_path / "none.json", out, (Path("/d2"),)) == {
         "status": "refused", "detail": "file a.yaml, key K: no"}
     assert verdict(3, tmp_path / "none.json", "boom\n", ())["status"] == "error"
+
+
+def test_a_timeout_kills_the_children_of_the_verify_script_too(tmp_path: Path) -> None:
+    log_path = tmp_path / "log.txt"
+    with log_path.open("w", encoding="utf-8") as log:
+        rc = run_group(["bash", "-c", "sleep 60 & echo $!; wait"], {}, log, timeout=1)
+    assert rc is None
+    child = log_path.read_text(encoding="utf-8").split()[0]
+    stat = Path(f"/proc/{child}/stat")
+    deadline = time.monotonic() + 10  # SIGKILL is delivered asynchronously
+
+    def alive() -> bool:
+        try:
+            return stat.read_text().split()[2] != "Z"  # a zombie is dead, not yet reaped
+        except OSError:
+            return False
+
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive()
