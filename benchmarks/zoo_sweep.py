@@ -171,8 +171,16 @@ def verdict(rc: int, report_path: Path, output: str, paths: tuple[Path, ...]) ->
     """parity / mismatch from the verify report; refused / error from the run's output."""
     if rc in (0, 1) and report_path.is_file():
         report = json.loads(report_path.read_text(encoding="utf-8"))
+        semantic = re.search(r"^sem_seg pixel agreement: (min [\d.]+) .*$", output, re.M)
         if report["passed"] and rc == 0:
-            return {"status": "parity", "detail": parity_summary(report)}
+            detail = parity_summary(report)
+            if semantic:  # semantic / panoptic: the labels were compared too
+                labels = f"sem_seg pixel agreement {semantic[1]}"
+                found = sum(im["num_reference"] for im in report["images"])
+                detail = f"{detail}; {labels}" if found else labels
+            return {"status": "parity", "detail": detail}
+        if semantic and report["passed"]:
+            return {"status": "mismatch", "detail": shorten(semantic[0])}
         for image in report["images"]:
             if image["failures"]:
                 name = Path(image["image"]).name

@@ -93,6 +93,10 @@ def test_verdicts_from_a_verify_report_and_from_a_refusal(tmp_path: Path) -> Non
     report.write_text(json.dumps({"passed": True, "images": [empty, empty]}), encoding="utf-8")
     assert verdict(0, report, "", ())["detail"] == (
         "2 images, 0 detections (nothing compared: weak evidence)")
+    sem = "...\nsem_seg pixel agreement: min 0.999800 over 2 image(s) (need >= 0.999)\n"
+    assert verdict(0, report, sem, ()) == {
+        "status": "parity", "detail": "sem_seg pixel agreement min 0.999800"}
+    assert verdict(1, report, sem.replace("0.999800", "0.5"), ())["status"] == "mismatch"
     image["failures"] = ["score differs by 0.002 (tolerance 0.0001)", "mask IoU 0.5 < 0.99"]
     report.write_text(json.dumps({"passed": False, "images": [image]}), encoding="utf-8")
     assert verdict(1, report, "", ()) == {
