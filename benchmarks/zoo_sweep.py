@@ -154,6 +154,26 @@ def run_one(args: argparse.Namespace, rel: str) -> dict[str, Any]:
     return verdict(rc, out / "report.json", text, paths)
 
 
+def recheck_refused(src: Path, status_file: Path) -> None:
+    """Configs refused by an older exporter that this one reads: back to ``pending`` (to be
+    compared by the next sweep); a changed refusal message is recorded."""
+    status = load_status(status_file)
+    today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    for rel, entry in status.items():
+        if entry.get("status") != "refused":
+            continue
+        out = WORK_DIR / rel.replace("/", "__").rsplit(".", 1)[0]
+        refusal = our_refusal(src, rel, out)
+        if refusal is None:
+            status[rel] = {"status": "pending", "date": today,
+                           "detail": "read by the exporter since this date; not yet compared"}
+        else:
+            detail = shorten(refusal.replace(f"file {out}/config.yaml, ", ""), src, out)
+            status[rel] = {**entry, "detail": detail, "date": today}
+        logger.info("%s: %s", rel, status[rel]["status"])
+    save_status(status, status_file)
+
+
 def run_group(command: list[str], env: dict[str, str], log: Any, timeout: float) -> int | None:
     """Exit status of ``command``; None when it ran past ``timeout`` (its whole process group,
     the shell script's children too, is then killed)."""
@@ -223,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600, help="seconds per config")
     parser.add_argument("--status-file", type=Path, default=STATUS_FILE)
     parser.add_argument("--list", action="store_true", help="only add new configs as pending")
+    parser.add_argument("--recheck-refused", action="store_true",
+                        help="read the refused configs again with this checkout's exporter (no "
+                             "Detectron2 run): those it now reads become pending")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args.d2_src = args.d2_src.resolve()
@@ -231,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         status.setdefault(name, {"status": "pending", "detail": "", "date": ""})
     save_status(status, args.status_file)
+    if args.recheck_refused:
+        recheck_refused(args.d2_src, args.status_file)
+        return 0
     todo = [] if args.list else selected(names, status, args.only)
     logger.info("%d configs, %d to run", len(names), len(todo))
     for i, rel in enumerate(todo, 1):

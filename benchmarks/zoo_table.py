@@ -5,7 +5,8 @@
 
 The table sits between ``<!-- zoo-table:begin -->`` and ``<!-- zoo-table:end -->``; nothing
 else in README is touched. Configs the sweep listed but has not run yet show as "not yet
-compared".
+compared". ``docs/zoo_findings.json`` (config -> text) adds what a mismatch was found to be (a
+tie, with the test that shows it) after the sweep's own detail; the status stays the sweep's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STATUS_FILE = REPO_ROOT / "docs" / "zoo_status.json"
+FINDINGS_FILE = REPO_ROOT / "docs" / "zoo_findings.json"
 README = REPO_ROOT / "README.md"
 BEGIN = "<!-- zoo-table:begin -->"
 END = "<!-- zoo-table:end -->"
@@ -40,8 +42,10 @@ def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def render(status: dict[str, dict[str, Any]]) -> str:
-    """The summary line and the Markdown table (config | status | detail), one row per config."""
+def render(status: dict[str, dict[str, Any]], findings: dict[str, str] | None = None) -> str:
+    """The summary line and the Markdown table (config | status | detail), one row per config;
+    ``findings`` (config -> text) follow the detail of their row."""
+    findings = findings or {}
     counts = Counter(entry.get("status", "pending") for entry in status.values())
     order = [s for s in LABELS if counts[s]] + sorted(set(counts) - set(LABELS))
     summary = ", ".join(f"{counts[s]} {LABELS.get(s, s).strip('*')}" for s in order)
@@ -53,7 +57,10 @@ def render(status: dict[str, dict[str, Any]]) -> str:
              "| config | status | detail |", "| --- | --- | --- |"]
     for name, entry in status.items():
         state = entry.get("status", "pending")
-        lines.append(f"| `{name}` | {label(state)} | {_cell(entry.get('detail', ''))} |")
+        detail = entry.get("detail", "")
+        if name in findings:
+            detail = f"{detail} Finding: {findings[name]}"
+        lines.append(f"| `{name}` | {label(state)} | {_cell(detail)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -73,11 +80,13 @@ def load(path: Path) -> dict[str, dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--status-file", type=Path, default=STATUS_FILE)
+    parser.add_argument("--findings-file", type=Path, default=FINDINGS_FILE)
     parser.add_argument("--readme", type=Path, default=README)
     parser.add_argument("--check", action="store_true", help="exit 1 if README is out of date")
     args = parser.parse_args(argv)
     current = args.readme.read_text(encoding="utf-8")
-    wanted = splice(current, render(load(args.status_file)))
+    findings = load(args.findings_file) if args.findings_file.is_file() else {}
+    wanted = splice(current, render(load(args.status_file), findings))
     if args.check:
         if wanted != current:
             print(f"{args.readme}: zoo table differs from {args.status_file}; "

@@ -9,7 +9,16 @@ import time
 from pathlib import Path
 
 from benchmarks.zoo_sweep import run_group, selected, verdict
-from benchmarks.zoo_table import BEGIN, END, README, STATUS_FILE, load, render, splice
+from benchmarks.zoo_table import (
+    BEGIN,
+    END,
+    FINDINGS_FILE,
+    README,
+    STATUS_FILE,
+    load,
+    render,
+    splice,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +36,7 @@ SMALL = {
 
 def test_readme_table_is_the_rendering_of_the_committed_json() -> None:
     readme = README.read_text(encoding="utf-8")
-    assert splice(readme, render(load(STATUS_FILE))) == readme
+    assert splice(readme, render(load(STATUS_FILE), load(FINDINGS_FILE))) == readme
     proc = subprocess.run([sys.executable, "-m", "benchmarks.zoo_table", "--check"],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -57,6 +66,19 @@ def test_rendering_of_a_small_json() -> None:
         "| `configs/Misc/x.yaml` | **mismatch** | image_0.png: score differs |",
         "| `configs/quick_schedules/y.yaml` | not yet compared |  |",
     ]
+
+
+def test_a_finding_follows_the_sweeps_detail_and_keeps_its_status() -> None:
+    lines = render(SMALL, {"configs/Misc/x.yaml": "a tie (test_x.py)."}).splitlines()
+    assert "| `configs/Misc/x.yaml` | **mismatch** | image_0.png: score differs Finding: a tie " \
+           "(test_x.py). |" in lines
+
+
+def test_every_finding_names_a_config_of_the_sweep() -> None:
+    status = load(STATUS_FILE)
+    for name in load(FINDINGS_FILE):
+        assert name in status, name
+        assert status[name]["status"] != "parity", f"{name}: a finding for a row that passes"
 
 
 def test_check_fails_on_a_stale_readme_and_the_rewrite_fixes_it(tmp_path: Path) -> None:
