@@ -121,12 +121,11 @@ def group_norm(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, ch: int,
     """``nn.GroupNorm(groups, ch)`` on ``(N, C, H, W)`` via InstanceNormalization over groups."""
     gamma = w.get(f"{prefix}.weight", (ch,))
     beta = w.get(f"{prefix}.bias", (ch,))
-    # Explicit sizes, no -1: with N == 0 (a box or mask head given no RoIs) Reshape cannot infer
-    # a -1 from zero elements, so the group size is computed as (C / groups) * H * W.
-    spatial = g.op("ReduceProd", [g.shape_of(x, 2)], keepdims=1, hint="gn_hw")
-    per_group = g.op("Mul", [spatial, g.i64([ch // groups])], hint="gn_size")
-    grouped = g.op("Reshape", [x, g.concat([g.dim(x, 0), g.i64([groups]), per_group], 0)],
-                   hint="gn_group")
+    # (N, groups, C / groups, H, W), every size explicit: with N == 0 (a box or mask head given
+    # no RoIs) Reshape cannot infer a -1 from zero elements. InstanceNormalization normalises each
+    # (n, group) over all the axes after the second.
+    target = g.concat([g.dim(x, 0), g.i64([groups, ch // groups]), g.shape_of(x, 2)], 0)
+    grouped = g.op("Reshape", [x, target], hint="gn_group")
     normed = g.op(
         "InstanceNormalization",
         [grouped, g.const(np.ones(groups, np.float32), "gn_one"),
