@@ -76,6 +76,42 @@ class WeightStore:
             )
 
 
+class GeneratedWeights(WeightStore):
+    """A store that makes every array the graph asks for (nothing is missing or unused).
+
+    ``get(name, shape)`` records ``shape`` in :attr:`requested` and returns
+    ``self._make(name, shape)``; subclasses say what the values are (synthetic weights for speed
+    measurements, zeros to learn a graph's weight sizes).
+    """
+
+    def __init__(self, source: str) -> None:
+        super().__init__({}, source=source)
+        self.requested: dict[str, tuple[int, ...]] = {}
+
+    def has(self, name: str) -> bool:
+        return True
+
+    def has_prefix(self, prefix: str) -> bool:
+        return True
+
+    def get(self, name: str, shape: Sequence[int | None] | None = None) -> np.ndarray:
+        if shape is None or any(s is None for s in shape):
+            raise ValueError(f"{self.source}: a concrete shape is needed for {name}")
+        dims = tuple(int(s) for s in shape)  # type: ignore[arg-type]
+        self.requested[name] = dims
+        return self._make(name, dims)
+
+    def get_optional(self, name: str,
+                     shape: Sequence[int | None] | None = None) -> np.ndarray | None:
+        return self.get(name, shape)
+
+    def finish(self, allow_unused: Iterable[str] = ()) -> None:
+        """Nothing can be missing or unused."""
+
+    def _make(self, name: str, dims: tuple[int, ...]) -> np.ndarray:
+        raise NotImplementedError
+
+
 def _shape_matches(actual: Sequence[int], expected: Sequence[int | None]) -> bool:
     if len(actual) != len(expected):
         return False

@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 import tempfile
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import onnx
 
 from export_tools.config import Config
-from export_tools.modeling.weights import WeightStore
+from export_tools.modeling.weights import GeneratedWeights
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ CLS_SCORE_STD = 0.25
 BACKGROUND_BIAS = 2.0
 
 
-class SyntheticWeights(WeightStore):
+class SyntheticWeights(GeneratedWeights):
     """A :class:`WeightStore` that synthesises every requested array (deterministically by name).
 
     ``get(name, shape)`` returns ``shape``-shaped float32 values:
@@ -47,11 +47,10 @@ class SyntheticWeights(WeightStore):
 
     def __init__(self, seed: int = 0, input_second_moment: float = 1.0,
                  basic_blocks: bool = False) -> None:
-        super().__init__({}, source="synthetic weights")
+        super().__init__(source="synthetic weights")
         self.seed = seed
         self.input_second_moment = input_second_moment
         self.basic_blocks = basic_blocks
-        self.requested: dict[str, tuple[int, ...]] = {}
 
     @classmethod
     def for_config(cls, cfg: Config, seed: int = 0) -> SyntheticWeights:
@@ -62,28 +61,8 @@ class SyntheticWeights(WeightStore):
         moment = float(np.mean((255.0**2 / 12 + (127.5 - mean) ** 2) / std**2))
         return cls(seed, moment, int(cfg.MODEL.RESNETS.DEPTH) in (18, 34))
 
-    def has(self, name: str) -> bool:
-        return True
-
-    def has_prefix(self, prefix: str) -> bool:
-        return True
-
-    def get(self, name: str, shape: Sequence[int | None] | None = None) -> np.ndarray:
-        if shape is None or any(s is None for s in shape):
-            raise ValueError(f"synthetic weights need a concrete shape for {name}")
-        dims = tuple(int(s) for s in shape)  # type: ignore[arg-type]
-        self.requested[name] = dims
-        return self._make(name, dims)
-
     def _make(self, name: str, dims: tuple[int, ...]) -> np.ndarray:
         return synthesise(name, dims, self.seed, self.input_second_moment, self.basic_blocks)
-
-    def get_optional(self, name: str,
-                     shape: Sequence[int | None] | None = None) -> np.ndarray | None:
-        return self.get(name, shape)
-
-    def finish(self, allow_unused: Iterable[str] = ()) -> None:
-        """Nothing can be missing or unused."""
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Every array handed out so far, by name (a checkpoint-like dict)."""

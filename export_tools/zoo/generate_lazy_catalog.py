@@ -20,7 +20,7 @@ import copy
 import json
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from export_tools.lazy.markers import LambdaRef, NameRef, PartialValue, ShapeSpe
 from export_tools.lazy.translate import lazy_tree_to_config, read_lazy_tree
 from export_tools.modeling.meta_arch import build_model_graph
 from export_tools.modeling.supported import check_supported
-from export_tools.modeling.weights import WeightStore
+from export_tools.modeling.weights import GeneratedWeights
 from export_tools.zoo.generate_catalog import parse_url_table
 from export_tools.zoo.lazy_configs import flatten_tree, inference_tree
 
@@ -48,33 +48,15 @@ LAMBDA_NORM_STATE = {f"roi_heads.{n}.{s}": np.zeros(1, np.float32)
                      for n in _NORMS for s in ("running_mean", "running_var")}
 
 
-class _ShapeOnly(WeightStore):
+class _ShapeOnly(GeneratedWeights):
     """Every weight the graph asks for, as one zero broadcast to its shape (no memory): the graph
-    is built only to learn the names and shapes it reads (as ``SyntheticWeights`` does)."""
+    is built only to learn the names and shapes it reads."""
 
     def __init__(self) -> None:
-        super().__init__({}, source="shapes only")
-        self.requested: dict[str, tuple[int, ...]] = {}
+        super().__init__(source="shapes only")
 
-    def has(self, name: str) -> bool:
-        return True
-
-    def has_prefix(self, prefix: str) -> bool:
-        return True
-
-    def get(self, name: str, shape: Sequence[int | None] | None = None) -> np.ndarray:
-        if shape is None or any(s is None for s in shape):
-            raise ValueError(f"a concrete shape is needed for {name}")
-        dims = tuple(int(s) for s in shape)  # type: ignore[arg-type]
-        self.requested[name] = dims
+    def _make(self, name: str, dims: tuple[int, ...]) -> np.ndarray:
         return np.broadcast_to(np.float32(0.0), dims)
-
-    def get_optional(self, name: str,
-                     shape: Sequence[int | None] | None = None) -> np.ndarray | None:
-        return self.get(name, shape)
-
-    def finish(self, allow_unused: Iterable[str] = ()) -> None:
-        """Nothing can be missing or unused."""
 
 
 def weight_bytes(cfg: Config) -> int:
