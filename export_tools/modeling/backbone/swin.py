@@ -51,12 +51,14 @@ def relative_position_bias(w: WeightStore, prefix: str, ws: int, heads: int) -> 
     n, rows = ws * ws, (2 * ws - 1) ** 2
     table = w.get(f"{prefix}.relative_position_bias_table", (rows, heads))
     name = f"{prefix}.relative_position_index"
-    index = relative_position_index(ws)
-    if w.has(name):
-        index = np.rint(w.get(name, (n, n))).astype(np.int64)
-        if index.min() < 0 or index.max() >= rows:
-            raise WeightsError(f"{name}: values outside the {rows} rows of the bias table")
-    return np.ascontiguousarray(table[index].transpose(2, 0, 1))
+    index = w.buffer(name)
+    if index is None:
+        index = relative_position_index(ws)
+    elif index.shape != (n, n) or not np.all((index >= 0) & (index < rows) & (index % 1 == 0)):
+        raise WeightsError(f"{name}: expected ({n}, {n}) integer rows of the {rows}-row bias "
+                           f"table, got shape {index.shape} with values {index.min()}.."
+                           f"{index.max()}")
+    return np.ascontiguousarray(table[index.astype(np.int64)].transpose(2, 0, 1))
 
 
 def _ceil_to(g: GraphBuilder, hw: Tensor, size: int) -> tuple[Tensor, Tensor]:

@@ -96,3 +96,44 @@ def test_the_data_exercises_padding_shift_and_merging() -> None:
     ws = SPEC["window_size"]
     assert any(s % ws for g in grids for s in g) and any(s % 2 for g in grids[:-1] for s in g)
     assert min(grids[-1]) < ws and all(d >= 2 for d in SPEC["depths"])
+
+
+def test_an_fpn_with_layer_norm_over_swin_builds_and_runs() -> None:
+    """The LazyConfig backbone: FPN (norm LN, LastLevelMaxPool) on ``p0..p3`` at any size that
+    is a multiple of 32 (Detectron2 pads to it), token grids off the window multiple."""
+    import onnxruntime as ort
+
+    from export_tools.config import Config
+    from export_tools.modeling.backbone.lazy import build_lazy_backbone
+
+    rng = np.random.default_rng(3)
+    out, state = 16, dict(STATE)
+    for i in range(len(OUTS)):
+        ch, lvl = SPEC["embed_dim"] * 2**i, i + 2
+        for conv, (c_in, k) in ((f"fpn_lateral{lvl}", (ch, 1)), (f"fpn_output{lvl}", (out, 3))):
+            state[f"backbone.{conv}.weight"] = rng.standard_normal((out, c_in, k, k),
+                                                                   dtype=np.float32)
+            state[f"backbone.{conv}.norm.weight"] = np.ones(out, np.float32)
+            state[f"backbone.{conv}.norm.bias"] = np.zeros(out, np.float32)
+    spec = {"kind": "FPN", "bottom_up": {**OUR_SPEC, "strides": {n: 2 ** (i + 2) for i, n in
+                                                                  enumerate(OUTS)}},
+            "in_features": OUTS, "out_channels": out, "norm": "LN", "fuse_type": "sum",
+            "top_block": "maxpool", "size_divisibility": 32, "square_pad": 0}
+    g = GraphBuilder("swin_fpn")
+    image = g.add_input("image", TensorProto.FLOAT, [1, 3, "h", "w"])
+    w = WeightStore(state)
+    feats = build_lazy_backbone(g, w, image, Config({"LAZY": {"BACKBONE": spec}}))
+    w.finish()
+    names = sorted(feats)
+    assert names == ["p2", "p3", "p4", "p5", "p6"]
+    for name in names:
+        g.add_output(feats[name].tensor, name, TensorProto.FLOAT, [1, out, None, None])
+    session = ort.InferenceSession(g.build().SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    for h, wd in ((64, 64), (96, 160)):
+        results = session.run(names, {"image": rng.standard_normal((1, 3, h, wd),
+                                                                   dtype=np.float32)})
+        for name, value in zip(names, results):
+            stride = 2 ** int(name[1:])
+            assert value.shape == (1, out, -(-h // stride), -(-wd // stride)), name
+            assert np.isfinite(value).all()
