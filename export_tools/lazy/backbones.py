@@ -47,7 +47,7 @@ def _fpn(node: Node) -> dict[str, Any]:
                     "fuse_type", "square_pad"))
     bottom = node.child("bottom_up")
     kind = bottom.target(T.BOTTOM_UPS, "FPN bottom-up network")
-    parsers = {"ResNet": _resnet, "RegNet": _regnet, "MViT": _mvit}
+    parsers = {"ResNet": _resnet, "RegNet": _regnet, "MViT": _mvit, "SwinTransformer": _swin}
     if kind not in parsers:
         raise bottom.fail(f"{kind} under an FPN is not supported yet; supported: "
                           f"{', '.join(parsers)}", "_target_")
@@ -61,7 +61,8 @@ def _fpn(node: Node) -> dict[str, Any]:
     if fuse not in ("sum", "avg"):
         raise node.fail(f"unsupported value {fuse!r}; supported: 'sum', 'avg'", "fuse_type")
     return {"kind": "FPN", "bottom_up": up, "in_features": in_features,
-            "out_channels": node.int("out_channels"), "norm": _norm(node, "norm"),
+            "out_channels": node.int("out_channels"),
+            "norm": _norm(node, "norm", (*CNN_NORMS, "LN")),
             "fuse_type": fuse, "top_block": _top_block(node, in_features, up),
             "size_divisibility": up["strides"][in_features[-1]],
             "square_pad": node.int("square_pad", 0)}
@@ -310,3 +311,47 @@ def _mvit(node: Node) -> dict[str, Any]:
             "ln_eps": layer_norm_eps(node, "norm_layer"),
             "use_rel_pos": node.bool("use_rel_pos", True),
             "out_features": _out_features(node, strides), "strides": strides}
+
+
+SWIN_KEYS = ("pretrain_img_size", "patch_size", "in_chans", "embed_dim", "depths", "num_heads",
+             "window_size", "mlp_ratio", "qkv_bias", "qk_scale", "drop_rate", "attn_drop_rate",
+             "drop_path_rate", "norm_layer", "ape", "patch_norm", "out_indices", "frozen_stages",
+             "use_checkpoint")
+
+
+def _int_list(node: Node, key: str, default: list[int]) -> list[int]:
+    value = node.list(key, default)
+    if not value or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in value):
+        raise node.fail(f"{value!r}: supported: a list of positive integers", key)
+    return value
+
+
+def _swin(node: Node) -> dict[str, Any]:
+    """``SwinTransformer``; dropout, drop path, frozen stages and checkpointing are training-only
+    (no-ops at inference)."""
+    node.only_keys(SWIN_KEYS)
+    node.equals("in_chans", 3, "colour images")
+    node.equals("ape", False, "Swin's absolute position embedding is not built yet")
+    node.equals("patch_size", 4, "Detectron2 gives the outputs strides 4..32, true for patch 4")
+    depths = _int_list(node, "depths", [2, 2, 6, 2])
+    heads = _int_list(node, "num_heads", [3, 6, 12, 24])
+    if len(heads) != len(depths):
+        raise node.fail(f"{heads}: one head count per stage ({len(depths)} depths)", "num_heads")
+    dim = node.int("embed_dim", 96)
+    for i, h in enumerate(heads):
+        if (dim * 2**i) % h:
+            raise node.fail(f"stage {i}: {dim * 2**i} channels do not split into {h} heads",
+                            "num_heads")
+    indices = node.list("out_indices", [0, 1, 2, 3])
+    if not indices or any(i not in range(len(depths)) for i in indices):
+        raise node.fail(f"{indices!r}: supported: stage indices 0..{len(depths) - 1}",
+                        "out_indices")
+    qk_scale = node.get("qk_scale")
+    return {"kind": "SwinTransformer", "patch_size": 4, "embed_dim": dim, "depths": depths,
+            "num_heads": heads, "window_size": node.int("window_size", 7),
+            "mlp_ratio": node.float("mlp_ratio", 4.0), "qkv_bias": node.bool("qkv_bias", True),
+            "qk_scale": 0.0 if qk_scale is None else node.float("qk_scale"),
+            "ln_eps": layer_norm_eps(node, "norm_layer"),
+            "patch_norm": node.bool("patch_norm", True),
+            "out_features": [f"p{i}" for i in indices],
+            "strides": {f"p{i}": 2 ** (i + 2) for i in indices}}

@@ -30,6 +30,9 @@ BOTTOM_UPS = {
                "detectron2.modeling.backbone.vit.ViT"),
     **_aliases("MViT", "detectron2.modeling.MViT", "detectron2.modeling.backbone.MViT",
                "detectron2.modeling.backbone.mvit.MViT"),
+    **_aliases("SwinTransformer", "detectron2.modeling.SwinTransformer",
+               "detectron2.modeling.backbone.SwinTransformer",
+               "detectron2.modeling.backbone.swin.SwinTransformer"),
 }
 RESNET_PARTS = {
     **_aliases("make_stage", "detectron2.modeling.ResNet.make_stage",

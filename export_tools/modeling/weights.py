@@ -53,6 +53,14 @@ class WeightStore:
                      shape: Sequence[int | None] | None = None) -> np.ndarray | None:
         return self.get(name, shape) if name in self._state else None
 
+    def buffer(self, name: str) -> np.ndarray | None:
+        """A buffer the graph could recompute, as the checkpoint holds it (dtype kept, marked
+        used), or None when it holds none: stores that synthesise weights hold no buffers."""
+        if name not in self._state:
+            return None
+        self._used.add(name)
+        return np.asarray(self._state[name])
+
     def finish(self, allow_unused: Iterable[str] = ()) -> None:
         """Raise :class:`WeightsError` listing missing, misshapen and unexpected weights."""
         allowed = tuple(allow_unused)

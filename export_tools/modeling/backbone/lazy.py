@@ -17,6 +17,7 @@ from export_tools.modeling.backbone.resnet import (
     StageSpec,
     build_resnet,
 )
+from export_tools.modeling.backbone.swin import build_swin
 from export_tools.modeling.backbone.vit import build_vit, gelu
 from export_tools.modeling.checks import Problem
 from export_tools.modeling.layers import channel_layer_norm, conv2d, max_pool
@@ -27,7 +28,7 @@ LAZY_BACKBONE_NAME = "lazy_backbone"
 #: ``LAZY.BACKBONE.kind`` values (the ``_target_`` kinds of export_tools.lazy.targets.BACKBONES)
 LAZY_KINDS = ("FPN", "SimpleFeaturePyramid")
 #: bottom-up networks under an FPN (``LAZY.BACKBONE.bottom_up.kind``)
-LAZY_BOTTOM_UPS = ("ResNet", "RegNet", "MViT")
+LAZY_BOTTOM_UPS = ("ResNet", "RegNet", "MViT", "SwinTransformer")
 
 
 def lazy_padding(cfg) -> tuple[int, int]:
@@ -58,6 +59,8 @@ def _bottom_up(g: GraphBuilder, w: WeightStore, image: Tensor, up: dict,
         return build_regnet(g, w, image, prefix, {**up, "out_features": needed})
     if up["kind"] == "MViT":
         return build_mvit(g, w, image, prefix, {**up, "out_features": needed})
+    if up["kind"] == "SwinTransformer":
+        return build_swin(g, w, image, prefix, {**up, "out_features": needed})
     raise NotImplementedError(f"LazyConfig bottom-up {up['kind']}")
 
 
@@ -81,7 +84,8 @@ def lazy_problems(cfg: Config) -> Iterator[Problem]:
                     lazy_kinds=LAZY_KINDS, head_norms=("LN",))
 def build_lazy_backbone(g: GraphBuilder, w: WeightStore, image: Tensor,
                         cfg: Config) -> dict[str, Feature]:
-    """A LazyConfig model's FPN (over ResNet, RegNet or MViT) or ViTDet SimpleFeaturePyramid."""
+    """A LazyConfig model's FPN (over ResNet, RegNet, MViT or Swin) or ViTDet's
+    SimpleFeaturePyramid."""
     spec = cfg.LAZY.BACKBONE
     if spec["kind"] == "SimpleFeaturePyramid":
         return build_simple_feature_pyramid(g, w, image, spec)
