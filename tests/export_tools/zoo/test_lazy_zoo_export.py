@@ -26,7 +26,6 @@ from export_tools.lazy import is_lazy_config
 from export_tools.lazy.translate import load_lazy_config
 from export_tools.zoo import get_entry
 from export_tools.zoo.datasets import COCO_THINGS
-from export_tools.zoo.generate_lazy_catalog import LAMBDA_NORM_STATE
 from tests.conftest import require_fixtures
 from tests.export_tools.zoo.http_server import FileServer
 
@@ -39,7 +38,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The official entry's architecture at full width, synthetic weights, as a zoo ``.pkl``."""
     folder = tmp_path_factory.mktemp("regnety")
     config = get_entry(OFFICIAL).write_config(folder / "config.yaml")
-    cfg = load_lazy_config(config, LAMBDA_NORM_STATE)  # its lambda norms: batch norms
+    cfg = load_lazy_config(config, {})  # its lambda norms are written by name
     weights = CalibratedWeights.for_config(cfg)
     build_onnx_from_weights(cfg, weights)  # learns every name and shape the export reads
     path = folder / "model_final.pkl"
