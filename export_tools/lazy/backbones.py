@@ -7,11 +7,14 @@ import math
 from typing import Any
 
 from export_tools.lazy import targets as T
-from export_tools.lazy.markers import NameRef, PartialValue
+from export_tools.lazy.lambdas import SUPPORTED as LAMBDA_NORMS
+from export_tools.lazy.markers import LambdaRef, NameRef, PartialValue
 from export_tools.lazy.nodes import Node
 from export_tools.modeling.backbone.regnet import regnet_stages
 
 CNN_NORMS = ("", "BN", "SyncBN", "naiveSyncBN", "nnSyncBN", "FrozenBN", "GN")
+FPN_NORMS = (*CNN_NORMS, "LN")  # Detectron2's FPN takes any get_norm name
+SAME_NORMS = {"naiveSyncBN_N": "naiveSyncBN"}  # get_norm names of the same layer in inference
 RESNET_BLOCKS = {"detectron2.modeling.backbone.resnet.BottleneckBlock": "bottleneck",
                  "detectron2.modeling.backbone.resnet.BasicBlock": "basic"}
 REGNET_BLOCKS = {"detectron2.modeling.backbone.regnet.ResBottleneckBlock": "res_bottleneck"}
@@ -27,7 +30,15 @@ def backbone_spec(node: Node) -> dict[str, Any]:
 
 
 def _norm(node: Node, key: str, allowed: tuple[str, ...] = CNN_NORMS, default: str = "") -> str:
+    """A ``get_norm`` argument: a name, or a ``.py`` lambda whose body is a norm (its name)."""
     value = node.get(key, default)
+    if isinstance(value, LambdaRef):
+        if not value.norm:
+            why = value.refusal or "its body is not in a saved config (write the norm's name)"
+            raise node.fail(f"is a lambda ({value.name}) that is not a norm this exporter "
+                            f"reads: {why}; supported: {LAMBDA_NORMS}", key)
+        value = value.norm
+    value = SAME_NORMS.get(value, value)
     if value not in allowed:
         raise node.fail(f"unsupported value {value!r}; supported: "
                         f"{', '.join(repr(n) for n in allowed)}", key)
@@ -61,8 +72,7 @@ def _fpn(node: Node) -> dict[str, Any]:
     if fuse not in ("sum", "avg"):
         raise node.fail(f"unsupported value {fuse!r}; supported: 'sum', 'avg'", "fuse_type")
     return {"kind": "FPN", "bottom_up": up, "in_features": in_features,
-            "out_channels": node.int("out_channels"),
-            "norm": _norm(node, "norm", (*CNN_NORMS, "LN")),
+            "out_channels": node.int("out_channels"), "norm": _norm(node, "norm", FPN_NORMS),
             "fuse_type": fuse, "top_block": _top_block(node, in_features, up),
             "size_divisibility": up["strides"][in_features[-1]],
             "square_pad": node.int("square_pad", 0)}
@@ -95,7 +105,7 @@ def _resnet(node: Node) -> dict[str, Any]:
         stages.append(_resnet_stage(stage))
         stride *= stages[-1]["first_stride"]
         strides[f"res{i + 2}"] = stride
-    norms = {stem.get("norm", "BN")} | {s["norm"] for s in stages}
+    norms = {_norm(stem, "norm", default="BN")} | {s["norm"] for s in stages}
     blocks = {s["block"] for s in stages}
     if len(norms) > 1 or len(blocks) > 1:
         raise node.fail(f"stages mix norms {sorted(norms)} or blocks {sorted(blocks)}; "
@@ -264,7 +274,7 @@ def simple_feature_pyramid(node: Node) -> dict[str, Any]:
             raise block.fail("supported: LastLevelMaxPool", "_target_")
         top = "maxpool"
     return {"kind": "SimpleFeaturePyramid", "net": vit, "out_channels": node.int("out_channels"),
-            "scale_factors": scales, "norm": _norm(node, "norm", (*CNN_NORMS, "LN"), "LN"),
+            "scale_factors": scales, "norm": _norm(node, "norm", FPN_NORMS, "LN"),
             "top_block": top, "size_divisibility": strides[-1], "square_pad": square}
 
 

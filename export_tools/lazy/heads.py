@@ -8,11 +8,15 @@ from typing import Any
 import numpy as np
 
 from export_tools.lazy import targets as T
+from export_tools.lazy.lambdas import SUPPORTED as LAMBDA_NORMS
 from export_tools.lazy.markers import LambdaRef
 from export_tools.lazy.nodes import Node
 
+# get_norm's names -> the exporter's (``naiveSyncBN_N`` is naiveSyncBN with stats_mode "N", the
+# same layer in inference)
 CONV_NORMS = {"": "", "BN": "BN", "SyncBN": "SyncBN", "naiveSyncBN": "naiveSyncBN",
-              "nnSyncBN": "nnSyncBN", "FrozenBN": "FrozenBN", "GN": "GN", "LN": "LN"}
+              "naiveSyncBN_N": "naiveSyncBN", "nnSyncBN": "nnSyncBN", "FrozenBN": "FrozenBN",
+              "GN": "GN", "LN": "LN"}
 ROI_HEADS_KEYS = ("num_classes", "batch_size_per_image", "positive_fraction", "proposal_matcher",
                   "box_in_features", "box_pooler", "box_head", "box_predictor",
                   "mask_in_features", "mask_pooler", "mask_head", "proposal_append_gt",
@@ -94,24 +98,39 @@ def _same_dims(node: Node, key: str, dims: list[Any]) -> int:
 
 
 def conv_norm(node: Node, state: Mapping[str, np.ndarray], first_norm: str) -> str:
-    """The norm of a head's convs; a lambda's kind is read from the checkpoint.
+    """The norm of a head's convs; a lambda's from its body, else from the checkpoint.
 
-    ``first_norm`` is the module path of the first conv's norm (e.g.
-    ``roi_heads.box_head.conv1.norm``): running statistics there mean a batch norm, which is
-    what Detectron2's LSJ configs' ``lambda c: NaiveSyncBatchNorm(c, ...)`` makes.
+    A ``.py`` config's lambda was read (:mod:`export_tools.lazy.lambdas`): the norm its body
+    makes, or refused. A saved YAML's lambda has lost its body: ``first_norm`` is the module path
+    of the first conv's norm (e.g. ``roi_heads.box_head.conv1.norm``), and running statistics
+    there mean a batch norm, which is what Detectron2's LSJ and MViTv2 configs'
+    ``lambda c: NaiveSyncBatchNorm(c, ...)`` makes.
     """
     value = node.get("conv_norm", "")
     if isinstance(value, LambdaRef):
-        if f"{first_norm}.running_mean" in state and f"{first_norm}.running_var" in state:
-            return "BN"
-        raise node.fail(f"is a lambda ({value.name}) and the checkpoint holds no batch-norm "
-                        f"statistics at {first_norm}: the kind of norm it makes cannot be told "
-                        "(write the norm's name, e.g. 'SyncBN' or 'LN', in the config)",
-                        "conv_norm")
+        return _lambda_norm(node, value, state, first_norm)
     if not isinstance(value, str) or value not in CONV_NORMS:
         raise node.fail(f"unsupported value {value!r}; supported: "
                         f"{', '.join(repr(n) for n in CONV_NORMS)}", "conv_norm")
     return CONV_NORMS[value]
+
+
+def _lambda_norm(node: Node, value: LambdaRef, state: Mapping[str, np.ndarray],
+                 first_norm: str) -> str:
+    if value.norm:  # the lambda's body, read from a .py config
+        if value.norm not in CONV_NORMS:
+            raise node.fail(f"is a lambda ({value.name}) making a {value.norm!r} norm; "
+                            f"supported: {', '.join(repr(n) for n in CONV_NORMS)}", "conv_norm")
+        return CONV_NORMS[value.norm]
+    if value.refusal:
+        raise node.fail(f"is a lambda ({value.name}) that is not a norm this exporter reads: "
+                        f"{value.refusal}; supported: {LAMBDA_NORMS}", "conv_norm")
+    if f"{first_norm}.running_mean" in state and f"{first_norm}.running_var" in state:
+        return "BN"
+    raise node.fail(f"is a lambda ({value.name}) and the checkpoint holds no batch-norm "
+                    f"statistics at {first_norm}: the kind of norm it makes cannot be told "
+                    "(write the norm's name, e.g. 'SyncBN' or 'LN', in the config)",
+                    "conv_norm")
 
 
 def _box_head(node: Node, state: Mapping[str, np.ndarray], prefix: str) -> dict[str, Any]:

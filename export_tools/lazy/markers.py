@@ -40,9 +40,17 @@ class NameRef:
 
 @dataclass(frozen=True)
 class LambdaRef:
-    """``!!python/name:...<lambda>``: a lambda in the source config (its body is not saved)."""
+    """A lambda of the config: ``!!python/name:...<lambda>`` in a saved YAML (its body is lost),
+    or a lambda a ``.py`` config defines (its body read by :mod:`export_tools.lazy.lambdas`).
+
+    ``norm``: the name Detectron2's ``get_norm`` gives the layer the body makes (e.g.
+    ``"naiveSyncBN_N"`` for ``lambda c: NaiveSyncBatchNorm(c, stats_mode="N")``); empty when the
+    body is unknown or is not such a norm. ``refusal``: why a body that was read is not one.
+    """
 
     name: str
+    norm: str = ""
+    refusal: str = ""
 
 
 @dataclass(frozen=True)

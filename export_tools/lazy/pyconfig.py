@@ -4,9 +4,10 @@ Only the subset Detectron2's configs use is interpreted: imports (names become i
 :class:`NameRef` markers; relative imports and ``model_zoo.get_config(...)`` read other config
 files the same way), assignments to names and attribute paths (chained too), literals, lists,
 tuples, dicts, ``L(Class)(...)``, ``ShapeSpec(...)``, ``functools.partial(...)``, ``dict(...)``,
-lambdas (a :class:`LambdaRef`), attribute access into config values, arithmetic on numbers
-(``x *= 2`` too), tuple unpacking (``a, b = 1, 2``), ``list(range(...))``, ``for`` loops over a
-list (no ``else``), list comprehensions with one ``for`` and no ``if``, and the dict methods
+lambdas (a :class:`~export_tools.lazy.markers.LambdaRef`, with the norm its body makes when it is
+one: :mod:`export_tools.lazy.lambdas`), attribute access into config values, arithmetic on
+numbers (``x *= 2`` too), tuple unpacking (``a, b = 1, 2``), ``list(range(...))``, ``for`` loops
+over a list (no ``else``), list comprehensions with one ``for`` and no ``if``, and the dict methods
 ``.pop(key)`` / ``.update(...)`` (also as a statement: Detectron2's cascade configs pop keys in a
 comprehension). Anything else is refused with its file and line. Nothing is imported or run.
 """
@@ -21,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from export_tools.errors import ConfigError
-from export_tools.lazy.markers import LambdaRef, NameRef, PartialValue, ShapeSpecValue
+from export_tools.lazy.lambdas import read_lambda
+from export_tools.lazy.markers import NameRef, PartialValue, ShapeSpecValue
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 16
@@ -194,7 +196,7 @@ class _Reader:
         raise self.fail(node, f"cannot index a {type(owner).__name__} with {key!r}")
 
     def e_Lambda(self, node: ast.Lambda) -> Any:
-        return LambdaRef(f"{self.path.name}.<lambda>")
+        return read_lambda(node, f"{self.path.name}.<lambda>", self.expr)
 
     def e_UnaryOp(self, node: ast.UnaryOp) -> Any:
         value = self.expr(node.operand)

@@ -10,6 +10,7 @@ from typing import Any
 from export_tools.config import Config
 
 NORMS = ("", "FrozenBN", "BN", "SyncBN", "GN", "nnSyncBN", "naiveSyncBN")
+FPN_NORMS = (*NORMS, "LN")  # an FPN's convs take Detectron2's channels-first LayerNorm too
 POOLER_TYPES = ("ROIAlignV2", "ROIAlign")
 
 

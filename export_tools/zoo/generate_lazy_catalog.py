@@ -40,12 +40,6 @@ ZOO_URL = "https://dl.fbaipublicfiles.com/detectron2/"
 PROJECTS = ("ViTDet", "MViTv2")
 MAX_ONNX_BYTES = 2**31 - 2**26  # protobuf's 2 GiB message limit, less room for the graph itself
 MAX_CHANGES = 40  # more differing keys than this: the config is stored whole
-# The lambda norms of the LSJ / MViTv2 heads (NaiveSyncBatchNorm) leave batch-norm statistics in
-# the published checkpoints; the check is given them, as the real weights would.
-_NORMS = ("box_head.conv1.norm", "mask_head.mask_fcn1.norm",
-          *(f"box_head.{i}.conv1.norm" for i in range(3)))
-LAMBDA_NORM_STATE = {f"roi_heads.{n}.{s}": np.zeros(1, np.float32)
-                     for n in _NORMS for s in ("running_mean", "running_var")}
 
 
 class _ShapeOnly(GeneratedWeights):
@@ -73,7 +67,8 @@ def refusal(tree: dict[str, Any]) -> str | None:
     file (ViT-H, MViTv2-H) is refused, as the export would fail after a multi-GB download.
     """
     try:
-        cfg = lazy_tree_to_config(copy.deepcopy(tree), LAMBDA_NORM_STATE, "")
+        # no checkpoint: the lambda norms (LSJ, MViTv2 heads) are read from their bodies
+        cfg = lazy_tree_to_config(copy.deepcopy(tree), {}, "")
         check_supported(cfg)
     except ConfigError as exc:
         return str(exc)
@@ -220,8 +215,13 @@ def _lines(prefix: str, value: Any, indent: int, width: int = 100) -> list[str]:
 
 def _call(value: Any) -> tuple[str, list[Any]] | None:
     """A marker as its constructor's name and arguments."""
-    if isinstance(value, (NameRef, LambdaRef)):
-        return type(value).__name__, [value.name]
+    if isinstance(value, NameRef):
+        return "NameRef", [value.name]
+    if isinstance(value, LambdaRef):
+        args = [value.name, value.norm, value.refusal]
+        while args[-1] == "":
+            args.pop()
+        return "LambdaRef", args
     if isinstance(value, ShapeSpecValue):
         return "ShapeSpecValue", [value.fields]
     if isinstance(value, PartialValue):

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from export_tools.config import Config
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.backbone.base import Feature
-from export_tools.modeling.checks import NORMS, Problem, one_of
+from export_tools.modeling.checks import FPN_NORMS, Problem, one_of
 from export_tools.modeling.layers import conv2d, max_pool
 from export_tools.modeling.weights import WeightStore
 
@@ -18,7 +18,7 @@ FUSE_TYPES = ("sum", "avg")
 def fpn_problems(cfg: Config) -> Iterator[Problem]:
     """The ``MODEL.FPN`` settings this FPN cannot build."""
     yield from one_of(cfg, "MODEL.FPN.FUSE_TYPE", FUSE_TYPES)
-    yield from one_of(cfg, "MODEL.FPN.NORM", NORMS)
+    yield from one_of(cfg, "MODEL.FPN.NORM", FPN_NORMS)
 
 
 def _upsample2x(g: GraphBuilder, x: Tensor) -> Tensor:

@@ -12,7 +12,6 @@ from export_tools.errors import ConfigError
 from export_tools.lazy.translate import lazy_tree_to_config
 from export_tools.modeling.supported import check_supported
 from export_tools.zoo.catalog import all_entries
-from export_tools.zoo.generate_lazy_catalog import LAMBDA_NORM_STATE
 
 SWIN_B = "ViTDet/COCO/cascade_mask_rcnn_swin_b_in21k_50ep"
 SWINS = sorted(n for n in all_entries() if "_swin_" in n)
@@ -24,7 +23,7 @@ def _tree(name: str = SWIN_B) -> dict:
 
 
 def _config(tree: dict):
-    return lazy_tree_to_config(tree, LAMBDA_NORM_STATE, "config.py")
+    return lazy_tree_to_config(tree, {}, "config.py")
 
 
 def _refusal(tree: dict) -> ConfigError:

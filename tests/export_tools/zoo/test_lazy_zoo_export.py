@@ -26,7 +26,6 @@ from export_tools.lazy import is_lazy_config
 from export_tools.lazy.translate import load_lazy_config
 from export_tools.zoo import get_entry
 from export_tools.zoo.datasets import COCO_THINGS
-from export_tools.zoo.generate_lazy_catalog import LAMBDA_NORM_STATE
 from tests.conftest import require_fixtures
 from tests.export_tools.zoo.http_server import FileServer
 
@@ -39,7 +38,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The official entry's architecture at full width, synthetic weights, as a zoo ``.pkl``."""
     folder = tmp_path_factory.mktemp("regnety")
     config = get_entry(OFFICIAL).write_config(folder / "config.yaml")
-    cfg = load_lazy_config(config, LAMBDA_NORM_STATE)  # its lambda norms: batch norms
+    cfg = load_lazy_config(config, {})  # its lambda norms are written by name
     weights = CalibratedWeights.for_config(cfg)
     build_onnx_from_weights(cfg, weights)  # learns every name and shape the export reads
     path = folder / "model_final.pkl"
@@ -127,15 +126,15 @@ def test_official_lazy_names_use_the_published_urls_and_checksums(mirror, checkp
 
 def test_refused_lazy_entry_is_listed_and_not_downloaded(mirror, caplog, capsys):
     server, _ = mirror
-    name = "ViTDet/COCO/cascade_mask_rcnn_swin_b_in21k_50ep"
-    assert main(["zoo", "list", "swin_b"]) == 0
+    name = "ViTDet/COCO/mask_rcnn_vitdet_h_75ep"
+    assert main(["zoo", "list", "vitdet_h"]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert any(line.startswith(name) and "not exportable" in line and "SwinTransformer" in line
+    assert any(line.startswith(name) and "not exportable" in line and "2 GiB" in line
                for line in listed)
     assert main(["zoo", "export", name, "--no-progress"]) == 2
     (err,) = _errors(caplog)
-    assert "cannot be exported" in err and "SwinTransformer" in err and "\n" not in err
+    assert "cannot be exported" in err and "2 GiB" in err and "\n" not in err
     assert server.script.requests == []
     assert main(["zoo", "show", name]) == 0
     shown = capsys.readouterr().out
-    assert "refused:" in shown and "_target_: detectron2.modeling.SwinTransformer" in shown
+    assert "refused:" in shown and "_target_: detectron2.modeling.ViT" in shown
