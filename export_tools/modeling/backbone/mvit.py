@@ -12,7 +12,7 @@ from onnx import TensorProto
 
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.backbone.base import Feature
-from export_tools.modeling.backbone.vit import dense, gelu, layer_norm
+from export_tools.modeling.backbone.vit import dense, layer_norm, mlp_residual
 from export_tools.modeling.layers import conv2d
 from export_tools.modeling.weights import WeightStore
 
@@ -179,11 +179,7 @@ def _block(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, blk: dict,
                  hint="pool_skip")
         x = g.op("Transpose", [y], perm=[0, 2, 3, 1])
     x = g.op("Add", [x, x_block], hint="residual_attn")
-    hidden = int(blk["dim_out"] * spec["mlp_ratio"])
-    y = layer_norm(g, w, x, f"{prefix}.norm2", blk["dim_out"], eps)
-    y = dense(g, w, gelu(g, dense(g, w, y, f"{prefix}.mlp.fc1", blk["dim_out"], hidden)),
-              f"{prefix}.mlp.fc2", hidden, blk["dim_out"])
-    return g.op("Add", [x, y], hint="residual_mlp")
+    return mlp_residual(g, w, x, prefix, blk["dim_out"], spec["mlp_ratio"], eps)
 
 
 def build_mvit(g: GraphBuilder, w: WeightStore, image: Tensor, prefix: str,

@@ -17,7 +17,7 @@ from onnx import TensorProto
 from export_tools.errors import WeightsError
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.backbone.base import Feature
-from export_tools.modeling.backbone.vit import dense, gelu, layer_norm
+from export_tools.modeling.backbone.vit import dense, layer_norm, mlp_residual
 from export_tools.modeling.weights import WeightStore
 
 FLOAT, INT64 = TensorProto.FLOAT, TensorProto.INT64
@@ -160,11 +160,7 @@ def swin_block(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, dim: int
         y = _roll(g, y, -shift)
     y = g.op("Slice", [y, g.i64([0, 0]), grid.hw, g.i64([1, 2])], hint="win_crop")
     x = g.op("Add", [x, y], hint="residual_attn")
-    hidden = int(dim * spec["mlp_ratio"])
-    y = layer_norm(g, w, x, f"{prefix}.norm2", dim, eps)
-    y = dense(g, w, gelu(g, dense(g, w, y, f"{prefix}.mlp.fc1", dim, hidden)),
-              f"{prefix}.mlp.fc2", hidden, dim)
-    return g.op("Add", [x, y], hint="residual_mlp")
+    return mlp_residual(g, w, x, prefix, dim, spec["mlp_ratio"], eps)
 
 
 def patch_merging(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, dim: int,

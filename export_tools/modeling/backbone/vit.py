@@ -160,7 +160,14 @@ def vit_block(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, spec: dic
     else:
         y = attention(g, w, y, f"{prefix}.attn", spec, (1, *grid))
     x = g.op("Add", [x, y], hint="residual_attn")
-    hidden = int(dim * spec["mlp_ratio"])
+    return mlp_residual(g, w, x, prefix, dim, spec["mlp_ratio"], eps)
+
+
+def mlp_residual(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, dim: int,
+                 mlp_ratio: float, eps: float) -> Tensor:
+    """A transformer block's second half: ``x + mlp.fc2(gelu(mlp.fc1(norm2(x))))``, the hidden
+    width ``int(dim * mlp_ratio)``; ``x`` is ``(..., dim)``."""
+    hidden = int(dim * mlp_ratio)
     y = layer_norm(g, w, x, f"{prefix}.norm2", dim, eps)
     y = dense(g, w, gelu(g, dense(g, w, y, f"{prefix}.mlp.fc1", dim, hidden)),
               f"{prefix}.mlp.fc2", hidden, dim)
