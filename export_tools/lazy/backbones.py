@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from export_tools.lazy import targets as T
-from export_tools.lazy.lambdas import SUPPORTED as LAMBDA_NORMS
+from export_tools.lazy.lambdas import unread_lambda
 from export_tools.lazy.markers import LambdaRef, NameRef, PartialValue
 from export_tools.lazy.nodes import Node
 from export_tools.modeling.backbone.regnet import regnet_stages
@@ -35,8 +35,7 @@ def _norm(node: Node, key: str, allowed: tuple[str, ...] = CNN_NORMS, default: s
     if isinstance(value, LambdaRef):
         if not value.norm:
             why = value.refusal or "its body is not in a saved config (write the norm's name)"
-            raise node.fail(f"is a lambda ({value.name}) that is not a norm this exporter "
-                            f"reads: {why}; supported: {LAMBDA_NORMS}", key)
+            raise node.fail(unread_lambda(value, why), key)
         value = value.norm
     value = SAME_NORMS.get(value, value)
     if value not in allowed:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from export_tools.lazy import targets as T
-from export_tools.lazy.lambdas import SUPPORTED as LAMBDA_NORMS
+from export_tools.lazy.lambdas import unread_lambda
 from export_tools.lazy.markers import LambdaRef
 from export_tools.lazy.nodes import Node
 
@@ -123,8 +123,7 @@ def _lambda_norm(node: Node, value: LambdaRef, state: Mapping[str, np.ndarray],
                             f"supported: {', '.join(repr(n) for n in CONV_NORMS)}", "conv_norm")
         return CONV_NORMS[value.norm]
     if value.refusal:
-        raise node.fail(f"is a lambda ({value.name}) that is not a norm this exporter reads: "
-                        f"{value.refusal}; supported: {LAMBDA_NORMS}", "conv_norm")
+        raise node.fail(unread_lambda(value, value.refusal), "conv_norm")
     if f"{first_norm}.running_mean" in state and f"{first_norm}.running_var" in state:
         return "BN"
     raise node.fail(f"is a lambda ({value.name}) and the checkpoint holds no batch-norm "

@@ -72,6 +72,12 @@ class _NotANorm(Exception):
     """Why a lambda's body is not one of the norms."""
 
 
+def unread_lambda(value: LambdaRef, why: str) -> str:
+    """The refusal of a lambda whose norm is not known (``why``: the reason)."""
+    return (f"is a lambda ({value.name}) that is not a norm this exporter reads: {why}; "
+            f"supported: {SUPPORTED}")
+
+
 def read_lambda(node: ast.Lambda, name: str, resolve: Callable[[ast.expr], Any]) -> LambdaRef:
     """The :class:`LambdaRef` of ``node``; ``resolve`` evaluates a name in the config's scope."""
     text = f"line {node.lineno}: {ast.unparse(node)}"
