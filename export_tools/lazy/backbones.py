@@ -11,9 +11,9 @@ from export_tools.lazy.lambdas import unread_lambda
 from export_tools.lazy.markers import LambdaRef, NameRef, PartialValue
 from export_tools.lazy.nodes import Node
 from export_tools.modeling.backbone.regnet import regnet_stages
+from export_tools.modeling.checks import FPN_NORMS
+from export_tools.modeling.checks import NORMS as CNN_NORMS
 
-CNN_NORMS = ("", "BN", "SyncBN", "naiveSyncBN", "nnSyncBN", "FrozenBN", "GN")
-FPN_NORMS = (*CNN_NORMS, "LN")  # Detectron2's FPN takes any get_norm name
 SAME_NORMS = {"naiveSyncBN_N": "naiveSyncBN"}  # get_norm names of the same layer in inference
 RESNET_BLOCKS = {"detectron2.modeling.backbone.resnet.BottleneckBlock": "bottleneck",
                  "detectron2.modeling.backbone.resnet.BasicBlock": "basic"}
