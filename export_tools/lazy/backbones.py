@@ -7,14 +7,13 @@ import math
 from typing import Any
 
 from export_tools.lazy import targets as T
-from export_tools.lazy.lambdas import unread_lambda
+from export_tools.lazy.lambdas import SAME_NORMS, unread_lambda
 from export_tools.lazy.markers import LambdaRef, NameRef, PartialValue
 from export_tools.lazy.nodes import Node
 from export_tools.modeling.backbone.regnet import regnet_stages
 from export_tools.modeling.checks import FPN_NORMS
 from export_tools.modeling.checks import NORMS as CNN_NORMS
 
-SAME_NORMS = {"naiveSyncBN_N": "naiveSyncBN"}  # get_norm names of the same layer in inference
 RESNET_BLOCKS = {"detectron2.modeling.backbone.resnet.BottleneckBlock": "bottleneck",
                  "detectron2.modeling.backbone.resnet.BasicBlock": "basic"}
 REGNET_BLOCKS = {"detectron2.modeling.backbone.regnet.ResBottleneckBlock": "res_bottleneck"}

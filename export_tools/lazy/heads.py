@@ -8,15 +8,14 @@ from typing import Any
 import numpy as np
 
 from export_tools.lazy import targets as T
-from export_tools.lazy.lambdas import unread_lambda
+from export_tools.lazy.lambdas import SAME_NORMS, unread_lambda
 from export_tools.lazy.markers import LambdaRef
 from export_tools.lazy.nodes import Node
 
 # get_norm's names -> the exporter's (``naiveSyncBN_N`` is naiveSyncBN with stats_mode "N", the
 # same layer in inference)
-CONV_NORMS = {"": "", "BN": "BN", "SyncBN": "SyncBN", "naiveSyncBN": "naiveSyncBN",
-              "naiveSyncBN_N": "naiveSyncBN", "nnSyncBN": "nnSyncBN", "FrozenBN": "FrozenBN",
-              "GN": "GN", "LN": "LN"}
+CONV_NORMS = {n: SAME_NORMS.get(n, n) for n in ("", "BN", "SyncBN", "naiveSyncBN", "naiveSyncBN_N",
+                                                "nnSyncBN", "FrozenBN", "GN", "LN")}
 ROI_HEADS_KEYS = ("num_classes", "batch_size_per_image", "positive_fraction", "proposal_matcher",
                   "box_in_features", "box_pooler", "box_head", "box_predictor",
                   "mask_in_features", "mask_pooler", "mask_head", "proposal_append_gt",

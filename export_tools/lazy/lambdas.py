@@ -65,6 +65,8 @@ NORM_CLASSES: dict[str, _NormClass] = {
 #: what a refusal lists as read
 SUPPORTED = ("lambda c: X(c, ...) with X one of NaiveSyncBatchNorm, BatchNorm2d, nn.SyncBatchNorm, "
              "FrozenBatchNorm2d, detectron2.layers.batch_norm.LayerNorm, or nn.GroupNorm(32, c)")
+#: get_norm names of one layer at inference -> the name the exporter builds
+SAME_NORMS = {"naiveSyncBN_N": "naiveSyncBN"}  # stats_mode "N" only changes training
 _CHANNELS = object()  # the lambda's parameter, as an argument
 
 
