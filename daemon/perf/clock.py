@@ -4,8 +4,10 @@ A virtual machine's ``/proc/cpuinfo`` shows the host's nominal (TSC) clock, and 
 ``cpufreq``; cores that boost run faster, and a FLOP floor computed at the nominal clock is then
 no floor at all (a matmul can beat it). The probe counts cycles directly: a chain of dependent
 integer additions retires one addition per cycle on every x86-64 and AArch64 core, so additions
-per second is the clock. It is a few lines of C compiled with the system's C compiler (``cc``) on
-first use and cached; one copy runs on each core at once, so the figure is the all-core clock.
+per second is the clock. Register-register additions (``x += x``): some x86 cores fold a chain
+of add-immediates at rename (an Intel Xeon here ran ``add $1`` at 21 "GHz", ``add x, x`` at
+4.0). It is a few lines of C compiled with the system's C compiler (``cc``) on first use and
+cached; one copy runs on each core at once, so the figure is the all-core clock.
 No compiler, another architecture or a failed run: :func:`measure_clock_ghz` returns ``None``
 and the caller keeps the nominal clock.
 """
@@ -30,9 +32,9 @@ PROBE_SOURCE = r"""
 #include <time.h>
 
 #if defined(__x86_64__)
-#define ADD1 "add $1, %0\n\t"
+#define ADD1 "add %0, %0\n\t"
 #elif defined(__aarch64__)
-#define ADD1 "add %0, %0, #1\n\t"
+#define ADD1 "add %0, %0, %0\n\t"
 #else
 #error "no clock probe for this architecture"
 #endif
@@ -48,7 +50,7 @@ static double now(void) {
 int main(int argc, char **argv) {
     unsigned long iterations = argc > 1 ? strtoul(argv[1], NULL, 10) : 10000000UL;
     int repeats = argc > 2 ? atoi(argv[2]) : 5;
-    unsigned long x = 0;
+    unsigned long x = 1;
     double best = 1e30;
     for (int r = 0; r < repeats; r++) {
         double t0 = now();
