@@ -168,8 +168,7 @@ def _key(*parts: object) -> str:
 
 def random_model(short: str, opts: Sequence[str] = ()) -> Path:
     """A cached full-width synthetic-weight model of a zoo architecture (see ``ZOO``)."""
-    import onnx
-
+    from export_tools.onnx_io import save_model
     from export_tools.perf.random_weights import build_random_model
 
     path = CACHE / f"{short}-{_key(short, tuple(opts), _source_stamp())}.onnx"
@@ -177,9 +176,7 @@ def random_model(short: str, opts: Sequence[str] = ()) -> Path:
         CACHE.mkdir(parents=True, exist_ok=True)
         log.info("building %s (%s)", path.name, " ".join(opts) or "zoo settings")
         model = build_random_model(ZOO[short], list(opts), model_name=short)
-        tmp = path.with_suffix(".tmp")
-        onnx.save(model, str(tmp))
-        os.replace(tmp, path)
+        save_model(model, path)  # atomic; external data over 2 GiB
     return path
 
 

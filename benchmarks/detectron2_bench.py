@@ -65,9 +65,8 @@ def detectron2_missing() -> str | None:
 
 def synthetic_model(short: str) -> tuple[Any, Path, dict[str, np.ndarray]]:
     """(our config, the fp32 ONNX file, the weights by Detectron2 name) of a zoo architecture."""
-    import onnx
-
     from export_tools.export import build_onnx_from_weights
+    from export_tools.onnx_io import save_model
     from export_tools.perf.random_weights import SyntheticWeights, zoo_config
 
     cfg = zoo_config(ZOO[short])
@@ -76,7 +75,7 @@ def synthetic_model(short: str) -> tuple[Any, Path, dict[str, np.ndarray]]:
     path = CACHE / f"{short}-d2bench-{_source_stamp()}.onnx"
     if not path.is_file():
         CACHE.mkdir(parents=True, exist_ok=True)
-        onnx.save(model, str(path))
+        save_model(model, path)
     return cfg, path, weights.state_dict()
 
 

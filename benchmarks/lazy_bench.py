@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from collections.abc import Callable
 import onnx
 
 from benchmarks.bench_lib import CACHE, FIXTURES, _source_stamp
+from export_tools.onnx_io import save_model
 
 SIDE = 512
 COCO_CLASSES = 80
@@ -100,9 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, (folder, widen) in MODELS.items():
         path = out_dir / f"{folder}_full{args.side}_{_source_stamp()}.onnx"
         if not path.is_file():
-            tmp = path.with_suffix(".tmp")
-            onnx.save(build_full_width(folder, widen, args.side), str(tmp))
-            os.replace(tmp, path)
+            save_model(build_full_width(folder, widen, args.side), path)
         sys.stdout.write(f"## {label}\n")
         sys.stdout.flush()
         subprocess.run([sys.executable, "-m", "daemon.cli.main", "bench", str(path),

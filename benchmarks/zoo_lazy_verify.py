@@ -65,14 +65,13 @@ def our_lazy_config(path: Path, side: int = SIDE) -> Config:
 
 def export_ours(cfg: Config, out: Path) -> Path:
     """Synthetic weights to ``out/w.pkl``, our graph to ``out/m.onnx``."""
-    import onnx  # noqa: PLC0415
-
     from benchmarks.synthetic_checkpoint import CalibratedWeights  # noqa: PLC0415
     from export_tools.export import build_onnx_from_weights  # noqa: PLC0415
+    from export_tools.onnx_io import save_model  # noqa: PLC0415 - external data over 2 GiB
 
     weights = CalibratedWeights.for_config(cfg)
     model = build_onnx_from_weights(cfg, weights, model_name=out.name)
-    onnx.save(model, str(out / "m.onnx"))
+    save_model(model, out / "m.onnx")
     with (out / "w.pkl").open("wb") as fh:
         pickle.dump({"model": weights.state_dict(), "__author__": "d2stream synthetic weights"},
                     fh)

@@ -12,10 +12,12 @@ import onnx
 
 from d2common import __version__
 from d2common.metadata import COCO_CLASSES, ModelMetadata
+from d2common.onnx_files import has_external_data, model_files
 from export_tools.config import Config
 from export_tools.errors import ExportError
 from export_tools.modeling.meta_arch import build_model_graph
 from export_tools.modeling.weights import WeightStore
+from export_tools.onnx_io import check_model, save_model
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +173,9 @@ def build_onnx_from_weights(cfg: Config, weights: WeightStore, *,
     meta = build_metadata(cfg, names, outputs, model_name, keypoint_names, stuff_classes,
                           keypoint_connections)
     model = graph.build(meta.to_props(), doc=f"{model_name} exported by d2stream {__version__}")
-    onnx.checker.check_model(model, full_check=True)
+    if not check_model(model):  # over 2 GiB: save_model checks the written files instead
+        log.info("%s: %.2f GiB of weights, checked once written (external data)", model_name,
+                 model.ByteSize() / 2**30)
     return model
 
 
@@ -180,8 +184,10 @@ def export_model(config_file: str | os.PathLike, weights: str | os.PathLike,
                  class_names: Sequence[str] | None = None, model_name: str | None = None,
                  keypoint_names: Sequence[str] | None = None,
                  stuff_classes: Sequence[str] | None = None,
-                 keypoint_connections: Sequence[Sequence[str]] | None = None) -> Path:
-    """Read ``config_file`` (+ ``opts``) and ``weights``; write the ONNX model to ``output``."""
+                 keypoint_connections: Sequence[Sequence[str]] | None = None,
+                 external_data: bool | None = None) -> Path:
+    """Read ``config_file`` (+ ``opts``) and ``weights``; write the ONNX model to ``output``
+    (``external_data``: see :func:`export_tools.onnx_io.save_model`)."""
     from export_tools.checkpoint import load_checkpoint
     from export_tools.config import load_config
     from export_tools.lazy import is_lazy_config, load_lazy_config
@@ -199,11 +205,9 @@ def export_model(config_file: str | os.PathLike, weights: str | os.PathLike,
     model = build_onnx(cfg, state, class_names=class_names, model_name=name, source=str(weights),
                        keypoint_names=keypoint_names, stuff_classes=stuff_classes,
                        keypoint_connections=keypoint_connections)
-    out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    onnx.save(model, str(tmp))
-    os.replace(tmp, out)
-    log.info("wrote %s (%.1f MB, %d nodes)", out, out.stat().st_size / 1e6,
-             len(model.graph.node))
+    nodes = len(model.graph.node)
+    out = save_model(model, output, external_data)
+    size = sum(f.stat().st_size for f in model_files(out))
+    log.info("wrote %s (%.1f MB%s, %d nodes)", out, size / 1e6,
+             " with its external data" if has_external_data(out) else "", nodes)
     return out

@@ -26,8 +26,10 @@ import onnx
 
 from d2common.image_io import list_images, read_image_bgr
 from d2common.metadata import ModelMetadata
+from d2common.onnx_files import has_external_data, model_files
 from d2common.transforms import to_network_input
 from export_tools.errors import ExportError
+from export_tools.onnx_io import save_model
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +129,7 @@ def quantize_model(model_path: str | os.PathLike, output: str | os.PathLike,
     if options.int8_format not in INT8_FORMATS:
         raise QuantizationError(f"int8 format {options.int8_format!r} is not one of "
                                 f"{', '.join(INT8_FORMATS)}")
-    fp32 = onnx.load(str(model_path))
+    fp32 = onnx.load(str(model_path), load_external_data=False)  # the graph, not the weights
     meta = read_metadata(fp32, str(model_path))
     images = calibration_images(calibration_dir, options.max_images)
     log.info("calibrating %s on %d images from %s (%s)", model_path, len(images),
@@ -149,10 +151,10 @@ def quantize_model(model_path: str | os.PathLike, output: str | os.PathLike,
                 weight_type=QuantType.QInt8,
                 nodes_to_exclude=float_node_names(fp32),
                 calibrate_method=_method(options.method),
+                use_external_data_format=has_external_data(Path(model_path)),
             )
-        _stamp_metadata(tmp_out, meta, len(images), options)
-        os.replace(tmp_out, out)
-    log.info("wrote %s (%.1f MB)", out, out.stat().st_size / 1e6)
+        _stamp_metadata(tmp_out, out, meta, len(images), options)
+    log.info("wrote %s (%.1f MB)", out, sum(f.stat().st_size for f in model_files(out)) / 1e6)
     return out
 
 
@@ -179,9 +181,10 @@ def _method(name: str):
             "entropy": CalibrationMethod.Entropy}[name]
 
 
-def _stamp_metadata(path: Path, meta: ModelMetadata, n_images: int,
+def _stamp_metadata(path: Path, out: Path, meta: ModelMetadata, n_images: int,
                     options: QuantizeOptions) -> None:
-    """Carry the d2stream metadata over and record how the model was quantised."""
+    """Carry the d2stream metadata over, record how the model was quantised, write ``out``
+    (one file unless the int8 model is still over 2 GiB)."""
     model = onnx.load(str(path))
     info = {"precision": "int8", "format": "QDQ", "calibration_images": n_images,
             "method": options.method, "per_channel": options.per_channel,
@@ -191,4 +194,4 @@ def _stamp_metadata(path: Path, meta: ModelMetadata, n_images: int,
     for key, value in stamped.to_props().items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
-    onnx.save(model, str(path))
+    save_model(model, out)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import onnx
 
 from d2common.errors import ModelError
+from export_tools.onnx_io import copy_model
 
 # ONNX TensorProto element types -> Triton's TYPE_* names
 _TYPES = {1: "TYPE_FP32", 2: "TYPE_UINT8", 3: "TYPE_INT8", 5: "TYPE_INT16", 6: "TYPE_INT32",
@@ -67,7 +67,7 @@ def write_repository(model_path: str | Path, repository: str | Path,
         raise ModelError(f"{model_path}: not a readable ONNX model ({exc})") from exc
     folder = Path(repository) / name
     (folder / "1").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(model_path, folder / "1" / "model.onnx")
+    copy_model(model_path, folder / "1" / "model.onnx")  # external data keeps its file name
     (folder / "config.pbtxt").write_text(config_pbtxt(model, name, str(model_path)),
                                          encoding="utf-8")
     return folder

@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stuff-classes", metavar="NAMES",
                         help="panoptic stuff class names: a text file or a comma-separated list")
     parser.add_argument("--name", help="model name stored in the metadata")
+    parser.add_argument("--external-data", action="store_true",
+                        help="write the weights to OUTPUT.data beside the graph (ONNX external "
+                             "data); automatic for models over 2 GiB, such as ViTDet-H")
     parser.add_argument("--int8", action="store_true",
                         help="write an int8 model (static post-training quantisation; needs "
                              "--calibration)")
@@ -101,7 +104,8 @@ def _export_fp32(args: argparse.Namespace, target: Path) -> int:
                            class_names=read_names(args.classes), model_name=args.name,
                            keypoint_names=read_names(args.keypoints),
                            stuff_classes=read_names(args.stuff_classes),
-                           keypoint_connections=read_pairs(args.keypoint_connections))
+                           keypoint_connections=read_pairs(args.keypoint_connections),
+                           external_data=True if args.external_data else None)
     except D2StreamError as exc:
         log.error("%s", exc)
         return exc.exit_code

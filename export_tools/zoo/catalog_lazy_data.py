@@ -1832,10 +1832,6 @@ ENTRIES: dict[str, dict[str, Any]] = {
         "dataset": "coco",
         "lazy_config": "ViTDet/COCO/mask_rcnn_vitdet_h_75ep",
         "url_dir": "ViTDet/COCO/mask_rcnn_vitdet_h",
-        "refused": (
-            "its 2.5 GiB of weights are over the 2 GiB protobuf limit of one ONNX file (ONNX "
-            "external data is not written yet)"
-        ),
     },
     "ViTDet/COCO/cascade_mask_rcnn_swin_b_in21k_50ep": {
         "weights": "f342979038/model_final_246a82.pkl",
@@ -1866,10 +1862,6 @@ ENTRIES: dict[str, dict[str, Any]] = {
         "dataset": "coco",
         "lazy_config": "ViTDet/COCO/cascade_mask_rcnn_mvitv2_h_in21k_36ep",
         "url_dir": "ViTDet/COCO/cascade_mask_rcnn_mvitv2_h_in21k",
-        "refused": (
-            "its 2.7 GiB of weights are over the 2 GiB protobuf limit of one ONNX file (ONNX "
-            "external data is not written yet)"
-        ),
     },
     "ViTDet/COCO/cascade_mask_rcnn_vitdet_b_100ep": {
         "weights": "f325358525/model_final_435fa9.pkl",
@@ -1888,10 +1880,6 @@ ENTRIES: dict[str, dict[str, Any]] = {
         "dataset": "coco",
         "lazy_config": "ViTDet/COCO/cascade_mask_rcnn_vitdet_h_75ep",
         "url_dir": "ViTDet/COCO/cascade_mask_rcnn_vitdet_h",
-        "refused": (
-            "its 2.6 GiB of weights are over the 2 GiB protobuf limit of one ONNX file (ONNX "
-            "external data is not written yet)"
-        ),
     },
     "ViTDet/LVIS/mask_rcnn_vitdet_b_100ep": {
         "weights": "329225748/model_final_5251c5.pkl",
@@ -1910,10 +1898,6 @@ ENTRIES: dict[str, dict[str, Any]] = {
         "dataset": "lvis_v1",
         "lazy_config": "ViTDet/LVIS/mask_rcnn_vitdet_h_100ep",
         "url_dir": "ViTDet/LVIS/mask_rcnn_vitdet_h",
-        "refused": (
-            "its 2.5 GiB of weights are over the 2 GiB protobuf limit of one ONNX file (ONNX "
-            "external data is not written yet)"
-        ),
     },
     "ViTDet/LVIS/cascade_mask_rcnn_swin_b_in21k_50ep": {
         "weights": "329222304/model_final_a3a348.pkl",
@@ -1944,10 +1928,6 @@ ENTRIES: dict[str, dict[str, Any]] = {
         "dataset": "lvis_v1",
         "lazy_config": "ViTDet/LVIS/cascade_mask_rcnn_mvitv2_h_in21k_50ep",
         "url_dir": "ViTDet/LVIS/cascade_mask_rcnn_mvitv2_h_in21k",
-        "refused": (
-            "its 2.7 GiB of weights are over the 2 GiB protobuf limit of one ONNX file (ONNX "
-            "external data is not written yet)"
-        ),
     },
     "ViTDet/LVIS/cascade_mask_rcnn_vitdet_b_100ep": {
         "weights": "329226874/model_final_df306f.pkl",
@@ -1966,10 +1946,6 @@ ENTRIES: dict[str, dict[str, Any]] = {
         "dataset": "lvis_v1",
         "lazy_config": "ViTDet/LVIS/cascade_mask_rcnn_vitdet_h_100ep",
         "url_dir": "ViTDet/LVIS/cascade_mask_rcnn_vitdet_h",
-        "refused": (
-            "its 2.6 GiB of weights are over the 2 GiB protobuf limit of one ONNX file (ONNX "
-            "external data is not written yet)"
-        ),
     },
     "MViTv2/mask_rcnn_mvitv2_t_3x": {
         "weights": "f307611773/model_final_1a1c30.pkl",
@@ -2012,9 +1988,5 @@ ENTRIES: dict[str, dict[str, Any]] = {
         "dataset": "coco",
         "lazy_config": "MViTv2/cascade_mask_rcnn_mvitv2_h_in21k_lsj_3x",
         "url_dir": "MViTv2/cascade_mask_rcnn_mvitv2_h_in12k_lsj_3x",
-        "refused": (
-            "its 2.7 GiB of weights are over the 2 GiB protobuf limit of one ONNX file (ONNX "
-            "external data is not written yet)"
-        ),
     },
 }

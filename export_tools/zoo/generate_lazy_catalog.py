@@ -24,58 +24,27 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from export_tools.config import Config
 from export_tools.errors import ConfigError
 from export_tools.lazy.markers import LambdaRef, NameRef, PartialValue, ShapeSpecValue
 from export_tools.lazy.translate import lazy_tree_to_config, read_lazy_tree
-from export_tools.modeling.meta_arch import build_model_graph
 from export_tools.modeling.supported import check_supported
-from export_tools.modeling.weights import GeneratedWeights
 from export_tools.zoo.generate_catalog import parse_url_table
 from export_tools.zoo.lazy_configs import flatten_tree, inference_tree
 
 ZOO_URL = "https://dl.fbaipublicfiles.com/detectron2/"
 PROJECTS = ("ViTDet", "MViTv2")
-MAX_ONNX_BYTES = 2**31 - 2**26  # protobuf's 2 GiB message limit, less room for the graph itself
 MAX_CHANGES = 40  # more differing keys than this: the config is stored whole
-
-
-class _ShapeOnly(GeneratedWeights):
-    """Every weight the graph asks for, as one zero broadcast to its shape (no memory): the graph
-    is built only to learn the names and shapes it reads."""
-
-    def __init__(self) -> None:
-        super().__init__(source="shapes only")
-
-    def _make(self, name: str, dims: tuple[int, ...]) -> np.ndarray:
-        return np.broadcast_to(np.float32(0.0), dims)
-
-
-def weight_bytes(cfg: Config) -> int:
-    """Bytes of float32 weights the exported graph of ``cfg`` holds (the graph is built)."""
-    store = _ShapeOnly()
-    build_model_graph(cfg, store, "size")
-    return sum(4 * int(np.prod(dims)) for dims in store.requested.values())
 
 
 def refusal(tree: dict[str, Any]) -> str | None:
     """Why the exporter refuses ``tree`` (one line naming the key), or None when it builds it.
-
-    Besides the exporter's checks: a model whose weights pass protobuf's 2 GiB limit on one ONNX
-    file (ViT-H, MViTv2-H) is refused, as the export would fail after a multi-GB download.
-    """
+    (Models over 2 GiB, ViT-H and MViTv2-H, are written with external data: not a refusal.)"""
     try:
         # no checkpoint: the lambda norms (LSJ, MViTv2 heads) are read from their bodies
         cfg = lazy_tree_to_config(copy.deepcopy(tree), {}, "")
         check_supported(cfg)
     except ConfigError as exc:
         return str(exc)
-    size = weight_bytes(cfg)
-    if size > MAX_ONNX_BYTES:
-        return (f"its {size / 2**30:.1f} GiB of weights are over the 2 GiB protobuf limit of one "
-                "ONNX file (ONNX external data is not written yet)")
     return None
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from d2common.errors import ModelError
+from d2common.onnx_files import model_files
 from daemon.inference.backends.base import (
     BACKENDS,
     JIT_BACKENDS,
@@ -131,10 +132,15 @@ def cpu_signature(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
 
 
 def file_sha256(path: Path) -> str:
+    """SHA-256 of the model file; an external-data side file adds its size and mtime (hashing
+    gigabytes at every start would cost seconds)."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
+    for extra in model_files(path)[1:]:
+        st = extra.stat()
+        digest.update(f"{extra.name}:{st.st_size}:{st.st_mtime_ns}".encode())
     return digest.hexdigest()
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import onnxruntime as ort
 
 from d2common.errors import ModelError
+from d2common.onnx_files import data_file, has_external_data, model_files
 from daemon.inference.backends.base import BackendOptions
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,9 @@ class OrtBackend:
 def cache_file(model: Path, cache_dir: Path) -> Path:
     """Where the optimised graph of ``model`` is cached (invalidated by name when the model or
     ONNX Runtime changes)."""
-    st = model.stat()
-    return cache_dir / f"{model.stem}-{st.st_size}-{st.st_mtime_ns}-ort{ort.__version__}.onnx"
+    stats = [f.stat() for f in model_files(model)]  # the side file of external data too
+    stamp = "-".join(f"{st.st_size}-{st.st_mtime_ns}" for st in stats)
+    return cache_dir / f"{model.stem}-{stamp}-ort{ort.__version__}.onnx"
 
 
 def _open_session(path: Path, options: BackendOptions) -> ort.InferenceSession:
@@ -86,6 +88,11 @@ def _open_session(path: Path, options: BackendOptions) -> ort.InferenceSession:
     elif cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         opts.optimized_model_filepath = str(cache)
+        if has_external_data(path):  # the optimised graph is as large: weights beside it too
+            opts.add_session_config_entry(
+                "session.optimized_model_external_initializers_file_name", data_file(cache).name)
+            opts.add_session_config_entry(
+                "session.optimized_model_external_initializers_min_size_in_bytes", "1024")
     try:
         return ort.InferenceSession(str(source), sess_options=opts,
                                     providers=["CPUExecutionProvider"])

@@ -124,16 +124,34 @@ def test_official_lazy_names_use_the_published_urls_and_checksums(mirror, checkp
     assert "expected it to start with 6ba57e" in first and "61ccd1" in second
 
 
-def test_refused_lazy_entry_is_listed_and_not_downloaded(mirror, caplog, capsys):
-    server, _ = mirror
+def test_vitdet_h_over_2_gib_is_listed_as_exportable(capsys):
+    """ViT-H's 2.5 GiB of weights are written with ONNX external data, so it is no refusal."""
     name = "ViTDet/COCO/mask_rcnn_vitdet_h_75ep"
+    assert get_entry(name).refused is None
     assert main(["zoo", "list", "vitdet_h"]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith(name)]
+    assert listed and "not exportable" not in listed[0]
+
+
+def test_refused_lazy_entry_is_listed_and_not_downloaded(mirror, tmp_path, monkeypatch, caplog,
+                                                         capsys):
+    """An entry marked ``refused`` (a catalog's own) is listed with its reason and never
+    downloaded."""
+    server, _ = mirror
+    name = "mine/vitdet_b_tta"
+    catalog = tmp_path / "refused.yaml"
+    catalog.write_text(yaml.safe_dump({name: {
+        "weights": f"{server.base_url}/{name}/model_final.pkl", "dataset": "coco",
+        "lazy_config": "ViTDet/COCO/mask_rcnn_vitdet_b_100ep",
+        "refused": "key TEST.AUG.ENABLED: test-time augmentation"}}))
+    monkeypatch.setenv("D2STREAM_ZOO_CATALOG", str(catalog))
+    assert main(["zoo", "list", "vitdet_b_tta"]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert any(line.startswith(name) and "not exportable" in line and "2 GiB" in line
+    assert any(line.startswith(name) and "not exportable" in line and "TEST.AUG" in line
                for line in listed)
     assert main(["zoo", "export", name, "--no-progress"]) == 2
     (err,) = _errors(caplog)
-    assert "cannot be exported" in err and "2 GiB" in err and "\n" not in err
+    assert "cannot be exported" in err and "TEST.AUG" in err and "\n" not in err
     assert server.script.requests == []
     assert main(["zoo", "show", name]) == 0
     shown = capsys.readouterr().out
