@@ -17,7 +17,7 @@ from export_tools.config import Config
 from export_tools.errors import ExportError
 from export_tools.modeling.meta_arch import build_model_graph
 from export_tools.modeling.weights import WeightStore
-from export_tools.onnx_io import check_model, save_model
+from export_tools.onnx_io import check_model, save_model, weight_bytes
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ def build_onnx_from_weights(cfg: Config, weights: WeightStore, *,
     model = graph.build(meta.to_props(), doc=f"{model_name} exported by d2stream {__version__}")
     if not check_model(model):  # over 2 GiB: save_model checks the written files instead
         log.info("%s: %.2f GiB of weights, checked once written (external data)", model_name,
-                 model.ByteSize() / 2**30)
+                 weight_bytes(model) / 2**30)
     return model
 
 

@@ -11,6 +11,7 @@ place, the side file first, so a crash never leaves a half-written model under t
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -29,9 +30,19 @@ SINGLE_FILE_LIMIT = 2**31 - 2**26
 EXTERNAL_MIN_BYTES = 1024
 
 
+def weight_bytes(model: onnx.ModelProto) -> int:
+    """Bytes of ``model``'s initializers, from their shapes (``ModelProto.ByteSize`` serialises
+    the model, which fails over 2 GiB)."""
+    total = 0
+    for t in model.graph.initializer:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+        total += itemsize * math.prod(t.dims)
+    return total
+
+
 def too_large_for_one_file(model: onnx.ModelProto) -> bool:
-    """Whether ``model`` serialises to more than :data:`SINGLE_FILE_LIMIT` bytes."""
-    return model.ByteSize() > SINGLE_FILE_LIMIT
+    """Whether ``model``'s weights pass :data:`SINGLE_FILE_LIMIT` (the graph itself is small)."""
+    return weight_bytes(model) > SINGLE_FILE_LIMIT
 
 
 def check_model(model: onnx.ModelProto) -> bool:
@@ -62,7 +73,7 @@ def save_model(model: onnx.ModelProto, path: str | os.PathLike,
     out = Path(path)
     large = too_large_for_one_file(model)
     if external_data is False and large:
-        raise ExportError(f"{out}: the model is {model.ByteSize() / 2**30:.2f} GiB, over the "
+        raise ExportError(f"{out}: the model is {weight_bytes(model) / 2**30:.2f} GiB, over the "
                           "2 GiB limit of one ONNX file; write it with external data")
     external = large if external_data is None else external_data
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +85,9 @@ def save_model(model: onnx.ModelProto, path: str | os.PathLike,
                             all_tensors_to_one_file=True, location=side.name,
                             size_threshold=EXTERNAL_MIN_BYTES)
             check_model_file(staged)
-            os.replace(data_file(staged), side)
+            staged_side = data_file(staged)
+            staged_side.chmod(staged.stat().st_mode & 0o777)  # onnx writes it owner-only
+            os.replace(staged_side, side)
         else:
             onnx.save_model(model, str(staged))
         os.replace(staged, out)

@@ -1,14 +1,15 @@
 """Regenerate ``mask_tie_r101.npz`` with real Detectron2 (torch and detectron2 needed).
 
     PYTHONPATH=. /path/to/detectron2-venv/bin/python -m tests.daemon.inference.make_mask_tie_data \\
-        SWEEP_DIR IMAGE
+        SWEEP_DIR IMAGE [OUT.npz]
 
 SWEEP_DIR is the folder ``benchmarks/zoo_verify.sh`` wrote for
 ``COCO-InstanceSegmentation/mask_rcnn_R_101_FPN_3x.yaml`` (config.yaml, w.pkl, m.onnx); IMAGE the
-image whose mask IoU failed (``mask_rcnn_R_50_FPN_demo/image_1.png``). For every instance whose
-pasted mask differs from ours it prints the IoU and Detectron2's soft (pre-threshold) value at the
-differing pixels, and saves the worst instance: its 28x28 probabilities, its box at image scale,
-Detectron2's soft pasted mask and its thresholded mask.
+image whose mask IoU failed (``mask_rcnn_R_50_FPN_demo/image_1.png``); OUT the file to write
+(default ``mask_tie_r101.npz``; Panoptic FPN configs work too: their instances). For every
+instance whose pasted mask differs from ours it prints the IoU and Detectron2's soft
+(pre-threshold) value at the differing pixels, and saves the worst instance: its 28x28
+probabilities, its box at image scale, Detectron2's soft pasted mask and its thresholded mask.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def detectron2_masks(folder: Path, img: np.ndarray) -> dict[str, np.ndarray]:
     x = torch.as_tensor(net.astype("float32").transpose(2, 0, 1))
     with torch.no_grad():
         raw = pred.model.inference([{"image": x, "height": h, "width": w}],
-                                   do_postprocess=False)[0]
+                                   do_postprocess=False)
+    raw = raw[0][0] if isinstance(raw, tuple) else raw[0]  # PanopticFPN: (instances, sem_seg)
     boxes = raw.pred_boxes.tensor.clone()
     boxes[:, 0::2] = (boxes[:, 0::2] * (w / x.shape[2])).clamp(0, w)
     boxes[:, 1::2] = (boxes[:, 1::2] * (h / x.shape[1])).clamp(0, h)
@@ -55,6 +57,7 @@ def detectron2_masks(folder: Path, img: np.ndarray) -> dict[str, np.ndarray]:
 
 def main() -> int:
     folder, image = Path(sys.argv[1]), sys.argv[2]
+    out = Path(sys.argv[3]) if len(sys.argv) > 3 else OUT
     img = cv2.imread(image)
     ref = detectron2_masks(folder, img)
     ours = Predictor(folder / "m.onnx", backend="onnxruntime")(img)
@@ -75,10 +78,10 @@ def main() -> int:
             worst = (iou, i)
     if worst is not None:
         i = worst[1]
-        np.savez_compressed(OUT, probs=ref["probs"][i], box=ref["boxes"][i],
+        np.savez_compressed(out, probs=ref["probs"][i], box=ref["boxes"][i],
                             image_hw=np.array(img.shape[:2]), soft=ref["soft"][i],
                             mask=ref["masks"][i])
-        print(f"wrote {OUT} (instance {i})")
+        print(f"wrote {out} (instance {i})")
     return 0
 
 
