@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from onnx import TensorProto
 
 from export_tools.graph import GraphBuilder, Tensor
 
@@ -55,18 +56,68 @@ def batched_nms_ranked(g: GraphBuilder, boxes: Tensor, scores: Tensor, idxs: Ten
     """Per-class NMS like :func:`batched_nms`, keeping what exact tie-breaking needs."""
     with g.scope("nms"):
         keep = _ascending(g, _nms_selected(g, boxes, scores, idxs, num_classes, iou_threshold))
-        count = g.shape_of(keep)
-        kept_scores = g.gather(scores, keep, hint="kept_scores")
-        if max_keep is None:
-            _, top = g.topk(kept_scores, count, axis=0)
-            return RankedKeep(keep, kept_scores, top)
-        best, _ = g.topk(kept_scores, g.min_k(count, max_keep), axis=0)
-        # Everything scoring at least the k-th best (empty input: nothing).
-        last = g.slice(best, [-1], [2**62], [0], hint="kth_score")
-        floor = g.op("ReduceMin", [g.concat([last, g.f32([np.inf])], 0)], keepdims=1)
-        tied = g.nonzero_1d(g.op("GreaterOrEqual", [kept_scores, floor]), hint="at_least_kth")
-        _, order = g.topk(g.gather(kept_scores, tied), g.shape_of(tied), axis=0)
-        return RankedKeep(keep, kept_scores, g.gather(tied, order, hint="top"))
+        return rank_kept(g, keep, scores, max_keep)
+
+
+def rank_kept(g: GraphBuilder, keep: Tensor, scores: Tensor, max_keep: int | None) -> RankedKeep:
+    """:class:`RankedKeep` of the kept candidates ``keep`` (ascending) with ``scores (N,)``."""
+    count = g.shape_of(keep)
+    kept_scores = g.gather(scores, keep, hint="kept_scores")
+    if max_keep is None:
+        _, top = g.topk(kept_scores, count, axis=0)
+        return RankedKeep(keep, kept_scores, top)
+    best, _ = g.topk(kept_scores, g.min_k(count, max_keep), axis=0)
+    # Everything scoring at least the k-th best (empty input: nothing).
+    last = g.slice(best, [-1], [2**62], [0], hint="kth_score")
+    floor = g.op("ReduceMin", [g.concat([last, g.f32([np.inf])], 0)], keepdims=1)
+    tied = g.nonzero_1d(g.op("GreaterOrEqual", [kept_scores, floor]), hint="at_least_kth")
+    _, order = g.topk(g.gather(kept_scores, tied), g.shape_of(tied), axis=0)
+    return RankedKeep(keep, kept_scores, g.gather(tied, order, hint="top"))
+
+
+def grid_nms_ranked(g: GraphBuilder, boxes: Tensor, grid_scores: Tensor, candidate: Tensor,
+                    cand_scores: Tensor, num_classes: int, per_class_boxes: bool,
+                    iou_threshold: float, max_keep: int | None) -> RankedKeep:
+    """Per-class NMS of Fast R-CNN's (proposal, class) candidates, laid out as a grid.
+
+    A class's candidates come from distinct proposals, so NMS runs on the ``(K, R)`` score grid
+    (ONNX NMS's own classes, or batches when each class has its own boxes) instead of on a
+    ``(K, N)`` row per class of all ``N`` candidates: memory ``K x R``, not ``K x N`` (LVIS:
+    1203 classes and up to 1.2 M candidates, a ``(K, N)`` layout needed over 20 GB).
+    The kept boxes are the same as :func:`batched_nms_ranked`'s on the candidate list.
+
+    Args:
+        boxes: ``(R, 4)`` shared by every class, or ``(R, K, 4)`` one per class
+            (``per_class_boxes``).
+        grid_scores: ``(R, K)`` scores, ``-inf`` where ``candidate`` is false.
+        candidate: ``(R, K)`` bool, the candidates (row-major, as ``NonZero`` lists them).
+        cand_scores: ``(N,)`` the candidates' scores in that order.
+    """
+    with g.scope("nms"):
+        flat = _grid_selected(g, boxes, grid_scores, num_classes, per_class_boxes,
+                              iou_threshold)
+        # a candidate's position in the row-major list: how many candidates precede it
+        mask = g.cast(g.reshape(candidate, [-1]), TensorProto.INT64, hint="cand_mask")
+        position = g.op("Sub", [g.op("CumSum", [mask, g.i64(0)]), g.i64(1)], hint="cand_pos")
+        keep = _ascending(g, g.gather(position, flat, hint="kept_pos"))
+        return rank_kept(g, keep, cand_scores, max_keep)
+
+
+def _grid_selected(g: GraphBuilder, boxes: Tensor, grid_scores: Tensor, num_classes: int,
+                   per_class_boxes: bool, iou_threshold: float) -> Tensor:
+    """Row-major flat indices ``r * K + c`` ``(S,)`` of the grid cells NMS keeps."""
+    by_class = g.op("Transpose", [grid_scores], perm=[1, 0], hint="class_scores")  # (K, R)
+    if per_class_boxes:  # one NMS batch per class: boxes (K, R, 4), scores (K, 1, R)
+        nms_boxes = g.op("Transpose", [boxes], perm=[1, 0, 2], hint="class_boxes")
+        nms_scores, class_col = g.unsqueeze(by_class, [1]), 0
+    else:  # one batch, K NMS classes over the same boxes (1, R, 4), scores (1, K, R)
+        nms_boxes, nms_scores, class_col = g.unsqueeze(boxes, [0]), g.unsqueeze(by_class, [0]), 1
+    selected = g.op("NonMaxSuppression", [nms_boxes, nms_scores, g.i64([2**31 - 1]),
+                                          g.f32([iou_threshold]), g.f32([_LOWEST])],
+                    center_point_box=0)  # (S, 3): batch, class, box
+    cls = g.reshape(g.slice(selected, [class_col], [class_col + 1], [1]), [-1], hint="kept_cls")
+    row = g.reshape(g.slice(selected, [2], [3], [1]), [-1], hint="kept_row")
+    return g.op("Add", [g.op("Mul", [row, g.i64(num_classes)]), cls], hint="kept_flat")
 
 
 def _ascending(g: GraphBuilder, indices: Tensor) -> Tensor:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from export_tools.config import Config
 from export_tools.graph import GraphBuilder, Tensor
 from export_tools.modeling.box_regression import apply_deltas, clip_boxes
-from export_tools.modeling.nms import batched_nms_ranked
+from export_tools.modeling.nms import RankedKeep, batched_nms_ranked, grid_nms_ranked
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,12 @@ def select_ranked(g: GraphBuilder, boxes: Tensor, scores: Tensor, classes: Tenso
                   num_classes: int, nms_thresh: float, max_keep: int | None) -> Detections:
     """Per-class NMS on candidates, then the best of them with their tie information."""
     ranked = batched_nms_ranked(g, boxes, scores, classes, num_classes, nms_thresh, max_keep)
+    return _detections(g, ranked, boxes, scores, classes)
+
+
+def _detections(g: GraphBuilder, ranked: RankedKeep, boxes: Tensor, scores: Tensor,
+                classes: Tensor) -> Detections:
+    """The candidates ``ranked`` keeps, best first, with their tie information."""
     rows = g.gather(ranked.keep, ranked.top, hint="det_rows")
     ties = TieInfo(ranked.kept_scores, ranked.top, g.shape_of(scores))
     return Detections(g.gather(boxes, rows, hint="det_boxes"),
@@ -87,14 +95,17 @@ def fast_rcnn_inference(g: GraphBuilder, boxes: Tensor, probs: Tensor, image_hw:
         boxes = clip_boxes(g, boxes, image_hw)
         scores = g.slice(probs, [0], [k], [1], hint="fg_scores")  # drop background: (R, K)
         # Candidates: every (proposal, class) above the threshold, row-major like nonzero().
-        nz = g.op("NonZero", [g.op("Greater", [scores, g.f32(spec.score_thresh)])])
+        candidate = g.op("Greater", [scores, g.f32(spec.score_thresh)], hint="candidate")
+        nz = g.op("NonZero", [candidate])
         rows = g.reshape(g.slice(nz, [0], [1], [0]), [-1], hint="rows")
         cls = g.reshape(g.slice(nz, [1], [2], [0]), [-1], hint="classes")
         flat = g.op("Add", [g.op("Mul", [rows, g.i64(k)]), cls], hint="flat_idx")
         cand_scores = g.gather(g.reshape(scores, [-1]), flat, hint="cand_scores")
-        if num_reg == 1:
-            cand_boxes = g.gather(g.reshape(boxes, [-1, 4]), rows, hint="cand_boxes")
-        else:
-            cand_boxes = g.gather(g.reshape(boxes, [-1, 4]), flat, hint="cand_boxes")
+        flat_boxes = g.reshape(boxes, [-1, 4])
+        cand_boxes = g.gather(flat_boxes, rows if num_reg == 1 else flat, hint="cand_boxes")
+        grid = g.op("Where", [candidate, scores, g.f32(-np.inf)], hint="grid_scores")
+        nms_boxes = flat_boxes if num_reg == 1 else boxes
         topk = spec.detections_per_image if spec.detections_per_image >= 0 else None
-        return select_ranked(g, cand_boxes, cand_scores, cls, k, spec.nms_thresh, topk)
+        ranked = grid_nms_ranked(g, nms_boxes, grid, candidate, cand_scores, k, num_reg > 1,
+                                 spec.nms_thresh, topk)
+        return _detections(g, ranked, cand_boxes, cand_scores, cls)
