@@ -100,6 +100,7 @@ def _open_session(path: Path, options: BackendOptions) -> ort.InferenceSession:
         if source == cache:
             log.warning("optimised-graph cache %s unusable (%s); reloading %s", cache, exc, path)
             cache.unlink(missing_ok=True)
+            data_file(cache).unlink(missing_ok=True)
             fresh = session_options(options.num_threads, spinning=options.spin_wait,
                                     spin_after_run=options.spin_after_run)
             return ort.InferenceSession(str(path), sess_options=fresh,

@@ -65,3 +65,15 @@ def test_new_weights_in_the_side_file_change_the_cache_keys(external, tmp_path):
         assert cache_file(external, tmp_path) != cached
     finally:
         os.utime(side, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_cache_whose_side_file_is_gone_is_rebuilt_from_the_model(external, fixtures, tmp_path):
+    options = BackendOptions(num_threads=1, optimized_cache=str(tmp_path))
+    create_backend("onnxruntime", external, options)
+    cached = cache_file(external, tmp_path)
+    data_file(cached).unlink()  # e.g. a cleaned-up cache folder
+    backend = create_backend("onnxruntime", external, options)
+    assert len(backend.run({"image": _input(fixtures)})["scores"]) > 0
+    assert not cached.exists()  # dropped; the next start writes it again
+    create_backend("onnxruntime", external, options)
+    assert cached.is_file() and data_file(cached).is_file()
