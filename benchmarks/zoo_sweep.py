@@ -43,6 +43,7 @@ logger = logging.getLogger("zoo_sweep")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STATUS_FILE = REPO_ROOT / "docs" / "zoo_status.json"
 WORK_DIR = Path("/tmp/zoo_sweep")
+PIXEL_AGREEMENT = 0.999  # d2stream verify's bar for semantic labels and panoptic ids
 STATUSES = ("parity", "mismatch", "refused", "error", "pending")
 # the zoo families first, then the LazyConfig files, then the rest of configs/
 FIRST = ("configs/COCO-Detection/", "configs/COCO-InstanceSegmentation/",
@@ -191,16 +192,20 @@ def verdict(rc: int, report_path: Path, output: str, paths: tuple[Path, ...]) ->
     """parity / mismatch from the verify report; refused / error from the run's output."""
     if rc in (0, 1) and report_path.is_file():
         report = json.loads(report_path.read_text(encoding="utf-8"))
-        semantic = re.search(r"^sem_seg pixel agreement: (min [\d.]+) .*$", output, re.M)
+        # semantic / panoptic models: their labels (and panoptic segment ids) were compared too
+        labels = re.findall(r"^((sem_seg|panoptic_seg) pixel agreement: min ([\d.]+) .*)$",
+                            output, re.M)
         if report["passed"] and rc == 0:
             detail = parity_summary(report)
-            if semantic:  # semantic / panoptic: the labels were compared too
-                labels = f"sem_seg pixel agreement {semantic[1]}"
+            if labels:
+                text = ", ".join(f"{kind} pixel agreement min {value}"
+                                 for _, kind, value in labels)
                 found = sum(im["num_reference"] for im in report["images"])
-                detail = f"{detail}; {labels}" if found else labels
+                detail = f"{detail}; {text}" if found else text
             return {"status": "parity", "detail": detail}
-        if semantic and report["passed"]:
-            return {"status": "mismatch", "detail": shorten(semantic[0])}
+        below = [line for line, _, value in labels if float(value) < PIXEL_AGREEMENT]
+        if below and report["passed"]:
+            return {"status": "mismatch", "detail": shorten(below[0])}
         for image in report["images"]:
             if image["failures"]:
                 name = Path(image["image"]).name

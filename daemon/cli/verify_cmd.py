@@ -40,34 +40,47 @@ def run(args: argparse.Namespace) -> int:
 
     reference, thresholds = load_reference(args.config_file, args.weights, args.device)
     ours = Predictor(args.model, num_threads=args.threads)
-    refs, preds, agreements = [], [], []
+    refs, preds = [], []
+    agreements: dict[str, list[float]] = {"sem_seg": [], "panoptic_seg": []}
     for path in images:
         bgr = read_image(path)
         refs.append(reference(bgr))
         compact = ours.predict_compact(bgr)
         preds.append(compact.to_instances())
-        if "sem_seg_labels" in refs[-1].extra:
-            agreements.append(_label_agreement(refs[-1].extra["sem_seg_labels"], compact))
+        for kind, value in _label_agreements(refs[-1].extra, compact).items():
+            agreements[kind].append(value)
     tol = Tolerances(args.score_tol, args.box_tol, args.mask_iou, args.keypoint_tol)
     report = compare_many([str(p) for p in images], refs, preds, tol, thresholds,
                           model=str(args.model), reference=f"detectron2 {args.config_file}")
     print(report.format_table())
-    semantic_ok = all(a >= SEM_SEG_AGREEMENT for a in agreements)
-    if agreements:
-        print(f"sem_seg pixel agreement: min {min(agreements):.6f} over {len(agreements)} "
-              f"image(s) (need >= {SEM_SEG_AGREEMENT})")
+    labels_ok = True
+    for kind, values in agreements.items():
+        if values:
+            print(f"{kind} pixel agreement: min {min(values):.6f} over {len(values)} "
+                  f"image(s) (need >= {PIXEL_AGREEMENT})")
+            labels_ok = labels_ok and min(values) >= PIXEL_AGREEMENT
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(report.dumps())
-    return 0 if report.passed and semantic_ok else 1
+    return 0 if report.passed and labels_ok else 1
 
 
-SEM_SEG_AGREEMENT = 0.999
+PIXEL_AGREEMENT = 0.999
 
 
-def _label_agreement(ref_labels, compact) -> float:
-    """Fraction of pixels where our semantic labels equal Detectron2's."""
-    labels = compact.sem_seg_labels()
-    if labels is None or labels.shape != ref_labels.shape:
+def _label_agreements(ref_extra: dict, compact) -> dict[str, float]:
+    """Fractions of pixels where our semantic labels / panoptic segment ids equal Detectron2's
+    (only those the reference has)."""
+    out: dict[str, float] = {}
+    if "sem_seg_labels" in ref_extra:
+        out["sem_seg"] = _agreement(ref_extra["sem_seg_labels"], compact.sem_seg_labels())
+    if "panoptic_seg" in ref_extra:
+        ours = compact.to_panoptic().panoptic_seg if compact.mask_probs is not None else None
+        out["panoptic_seg"] = _agreement(ref_extra["panoptic_seg"], ours)
+    return out
+
+
+def _agreement(ref, ours) -> float:
+    if ours is None or ours.shape != ref.shape:
         return 0.0
-    return float((labels == ref_labels).mean())
+    return float((ours == ref).mean())

@@ -63,9 +63,17 @@ def output_to_instances(output: dict[str, Any]) -> Instances:
     """One image of ``DefaultPredictor``'s output as our :class:`Instances`: ``instances``;
     a ProposalNetwork's ``proposals`` (scores = sigmoid of the objectness logits, class 0, as
     d2stream's export gives them); a SemanticSegmentor's ``sem_seg`` as no instances with the
-    argmax labels in ``extra["sem_seg_labels"]``."""
+    argmax labels in ``extra["sem_seg_labels"]``; a PanopticFPN's instances with those labels
+    and its ``panoptic_seg`` segment ids in ``extra["panoptic_seg"]``."""
     if "instances" in output:
-        return d2_to_instances(output["instances"])
+        inst = d2_to_instances(output["instances"])
+        if "sem_seg" in output:  # PanopticFPN: its semantic labels and panoptic segment ids too
+            labels = output["sem_seg"].to("cpu").numpy().argmax(axis=0).astype(np.int32)
+            inst.extra["sem_seg_labels"] = labels
+        if "panoptic_seg" in output:
+            seg = output["panoptic_seg"][0].to("cpu").numpy().astype(np.int32)
+            inst.extra["panoptic_seg"] = seg
+        return inst
     if "proposals" in output:
         p = output["proposals"].to("cpu")
         logits = p.objectness_logits.numpy().astype(np.float32)

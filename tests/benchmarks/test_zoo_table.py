@@ -119,6 +119,12 @@ def test_verdicts_from_a_verify_report_and_from_a_refusal(tmp_path: Path) -> Non
     assert verdict(0, report, sem, ()) == {
         "status": "parity", "detail": "sem_seg pixel agreement min 0.999800"}
     assert verdict(1, report, sem.replace("0.999800", "0.5"), ())["status"] == "mismatch"
+    pan = sem + "panoptic_seg pixel agreement: min 0.943000 over 2 image(s) (need >= 0.999)\n"
+    assert verdict(1, report, pan, ()) == {"status": "mismatch", "detail": (
+        "panoptic_seg pixel agreement: min 0.943000 over 2 image(s) (need >= 0.999)")}
+    both = pan.replace("0.943000", "0.999900")
+    assert verdict(0, report, both, ())["detail"] == (
+        "sem_seg pixel agreement min 0.999800, panoptic_seg pixel agreement min 0.999900")
     image["failures"] = ["score differs by 0.002 (tolerance 0.0001)", "mask IoU 0.5 < 0.99"]
     report.write_text(json.dumps({"passed": False, "images": [image]}), encoding="utf-8")
     assert verdict(1, report, "", ()) == {
