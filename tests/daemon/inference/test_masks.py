@@ -10,6 +10,12 @@ weights, so mask logits near 0 and probabilities near 0.5):
 
 Each file holds that instance as Detectron2 computed it: its 28x28 probabilities, its box at
 image scale, Detectron2's soft (pre-threshold) pasted mask and its thresholded mask.
+
+- ``mask_tie_thin_box.npz``: ``projects/ViTDet/configs/LVIS/cascade_mask_rcnn_vitdet_h_100ep.py``
+  gave one instance with IoU 0: a box 0.5 px tall on the image's bottom edge, whose mask is one
+  pixel in Detectron2's output and none in ours. It holds our 28x28 probabilities, Detectron2's
+  box and ours (one float32 ulp apart in y): Detectron2's own ``paste_masks_in_image`` of these
+  probabilities gives that pixel with its box (soft value 0.50019) and none with ours (0.49968).
 """
 
 from __future__ import annotations
@@ -62,3 +68,25 @@ def test_the_mismatch_is_a_threshold_tie_within_float_noise(tie) -> None:
     assert np.abs(soft[flipped] - 0.5).max() < 2 * eps
     iou = (up & down).sum() / (up | down).sum()
     assert iou < 0.99
+
+
+def test_a_thin_box_mask_turns_on_one_float32_ulp_of_the_box() -> None:
+    """A 0.5 px tall box samples the mask's edge cells, where a 1.5e-5 px move of the box (one
+    ulp at y = 240) moves the soft value by 5e-4: the pixel is on with Detectron2's box, off with
+    ours, for the same probabilities and the same pasting. A tie of float noise, not of pasting."""
+    with np.load(HERE / "mask_tie_thin_box.npz") as data:
+        d = dict(data)
+    hw = (int(d["image_hw"][0]), int(d["image_hw"][1]))
+    ulp = np.spacing(np.abs(d["ref_box"]).astype(np.float32))
+    assert np.all(np.abs(d["ref_box"] - d["our_box"]) <= ulp)
+    assert d["ref_box"][3] - d["ref_box"][1] < 0.51
+
+    def paste(box: np.ndarray) -> np.ndarray:
+        region, where = paste_mask(d["probs"], box, hw)
+        out = np.zeros(hw, bool)
+        out[where] = region
+        return out
+
+    with_ref, with_ours = paste(d["ref_box"]), paste(d["our_box"])
+    assert with_ref.sum() == 1 and with_ref[tuple(d["ref_pixel"])]
+    assert with_ours.sum() == 0
