@@ -47,9 +47,31 @@ def build_mask_head(g: GraphBuilder, w: WeightStore, x: Tensor, in_ch: int, clas
                        norm=spec.norm, relu=True)
             ch = spec.conv_dim
         x = _deconv2x(g, w, x, f"{prefix}.deconv", ch, spec.conv_dim)
-        num_masks = 1 if spec.agnostic else spec.num_classes
-        logits = conv2d(g, w, x, f"{prefix}.predictor", spec.conv_dim, num_masks, 1)
-        return select_class_probs(g, logits, classes, num_masks)
+        if spec.agnostic:
+            logits = conv2d(g, w, x, f"{prefix}.predictor", spec.conv_dim, 1, 1)
+            return select_class_probs(g, logits, classes, 1)
+        return class_mask_probs(g, w, x, classes, f"{prefix}.predictor", spec.conv_dim,
+                                spec.num_classes)
+
+
+def class_mask_probs(g: GraphBuilder, w: WeightStore, x: Tensor, classes: Tensor, prefix: str,
+                     in_ch: int, num_classes: int) -> Tensor:
+    """The class-specific 1x1 predictor for each detection's own class only:
+    ``sigmoid(W[c_i] . x_i + b[c_i])``, ``x (D, C, M, M)`` -> ``(D, M, M)``.
+
+    The same as the ``(D, K, M, M)`` convolution followed by picking channel ``c_i``, without
+    the ``K`` channels nobody reads (LVIS: 1203 classes, 1.1 GB per 300 detections).
+    """
+    weight = w.get(f"{prefix}.weight", (num_classes, in_ch, 1, 1)).reshape(num_classes, in_ch)
+    bias = w.get(f"{prefix}.bias", (num_classes,))
+    w_c = g.gather(g.const(weight, f"{prefix}.weight"), classes, hint="class_weight")  # (D, C)
+    b_c = g.gather(g.const(bias, f"{prefix}.bias"), classes, hint="class_bias")  # (D,)
+    m = g.shape_of(x, 2, 4)
+    flat = g.reshape(x, [0, in_ch, -1], hint="mask_features")  # (D, C, M*M)
+    dot = g.op("MatMul", [g.unsqueeze(w_c, [1]), flat], hint="predictor")  # (D, 1, M*M)
+    logits = g.op("Add", [g.squeeze(dot, [1]), g.unsqueeze(b_c, [1])])
+    shape = g.concat([g.i64([-1]), m], 0)
+    return g.op("Sigmoid", [g.op("Reshape", [logits, shape])], hint="mask_probs")
 
 
 def _deconv2x(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, in_ch: int,
