@@ -24,10 +24,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from export_tools.errors import ConfigError
 from export_tools.lazy.markers import LambdaRef, NameRef, PartialValue, ShapeSpecValue
 from export_tools.lazy.translate import lazy_tree_to_config, read_lazy_tree
+from export_tools.modeling.meta_arch import build_model_graph
 from export_tools.modeling.supported import check_supported
+from export_tools.modeling.weights import GeneratedWeights
 from export_tools.zoo.generate_catalog import parse_url_table
 from export_tools.zoo.lazy_configs import flatten_tree, inference_tree
 
@@ -36,15 +40,28 @@ PROJECTS = ("ViTDet", "MViTv2")
 MAX_CHANGES = 40  # more differing keys than this: the config is stored whole
 
 
+class _ShapeOnly(GeneratedWeights):
+    """Every weight the graph asks for, as one zero broadcast to its shape (no memory): the graph
+    is built only to check that it builds."""
+
+    def __init__(self) -> None:
+        super().__init__(source="shapes only")
+
+    def _make(self, name: str, dims: tuple[int, ...]) -> np.ndarray:
+        return np.broadcast_to(np.float32(0.0), dims)
+
+
 def refusal(tree: dict[str, Any]) -> str | None:
-    """Why the exporter refuses ``tree`` (one line naming the key), or None when it builds it.
-    (Models over 2 GiB, ViT-H and MViTv2-H, are written with external data: not a refusal.)"""
+    """Why the exporter refuses ``tree`` (one line naming the key), or None when it builds it:
+    the graph is built with shape-only weights. (Models over 2 GiB, ViT-H and MViTv2-H, are
+    written with external data: not a refusal.)"""
     try:
         # no checkpoint: the lambda norms (LSJ, MViTv2 heads) are read from their bodies
         cfg = lazy_tree_to_config(copy.deepcopy(tree), {}, "")
         check_supported(cfg)
     except ConfigError as exc:
         return str(exc)
+    build_model_graph(cfg, _ShapeOnly(), "check")
     return None
 
 
