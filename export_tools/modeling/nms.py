@@ -112,9 +112,7 @@ def _grid_selected(g: GraphBuilder, boxes: Tensor, grid_scores: Tensor, num_clas
         nms_scores, class_col = g.unsqueeze(by_class, [1]), 0
     else:  # one batch, K NMS classes over the same boxes (1, R, 4), scores (1, K, R)
         nms_boxes, nms_scores, class_col = g.unsqueeze(boxes, [0]), g.unsqueeze(by_class, [0]), 1
-    selected = g.op("NonMaxSuppression", [nms_boxes, nms_scores, g.i64([2**31 - 1]),
-                                          g.f32([iou_threshold]), g.f32([_LOWEST])],
-                    center_point_box=0)  # (S, 3): batch, class, box
+    selected = _onnx_nms(g, nms_boxes, nms_scores, iou_threshold)
     cls = g.reshape(g.slice(selected, [class_col], [class_col + 1], [1]), [-1], hint="kept_cls")
     row = g.reshape(g.slice(selected, [2], [3], [1]), [-1], hint="kept_row")
     return g.op("Add", [g.op("Mul", [row, g.i64(num_classes)]), cls], hint="kept_flat")
@@ -134,15 +132,13 @@ def _nms_selected(g: GraphBuilder, boxes: Tensor, scores: Tensor, idxs: Tensor,
     member = g.op("Equal", [classes, g.unsqueeze(idxs, [0])])  # (C, N)
     neg_inf = g.f32(-np.inf)
     class_scores = g.op("Where", [member, g.unsqueeze(scores, [0]), neg_inf])  # (C, N)
-    selected = g.op(
-        "NonMaxSuppression",
-        [
-            g.unsqueeze(boxes, [0]),
-            g.unsqueeze(class_scores, [0]),
-            g.i64([2**31 - 1]),
-            g.f32([iou_threshold]),
-            g.f32([_LOWEST]),
-        ],
-        center_point_box=0,
-    )
+    selected = _onnx_nms(g, g.unsqueeze(boxes, [0]), g.unsqueeze(class_scores, [0]),
+                         iou_threshold)
     return g.reshape(g.slice(selected, [2], [3], [1]), [-1], hint="kept")
+
+
+def _onnx_nms(g: GraphBuilder, boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
+    """ONNX ``NonMaxSuppression`` keeping every box it can (no cap; ``-inf`` scores dropped):
+    ``boxes (B, N, 4)`` xyxy, ``scores (B, C, N)`` -> ``(S, 3)`` rows ``batch, class, box``."""
+    return g.op("NonMaxSuppression", [boxes, scores, g.i64([2**31 - 1]), g.f32([iou_threshold]),
+                                      g.f32([_LOWEST])], center_point_box=0)

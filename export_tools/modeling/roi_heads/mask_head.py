@@ -49,7 +49,7 @@ def build_mask_head(g: GraphBuilder, w: WeightStore, x: Tensor, in_ch: int, clas
         x = _deconv2x(g, w, x, f"{prefix}.deconv", ch, spec.conv_dim)
         if spec.agnostic:
             logits = conv2d(g, w, x, f"{prefix}.predictor", spec.conv_dim, 1, 1)
-            return select_class_probs(g, logits, classes, 1)
+            return g.op("Sigmoid", [g.squeeze(logits, [1])], hint="mask_probs")
         return class_mask_probs(g, w, x, classes, f"{prefix}.predictor", spec.conv_dim,
                                 spec.num_classes)
 
@@ -85,16 +85,3 @@ def _deconv2x(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, in_ch: in
                                g.const(bias, f"{prefix}.bias")],
              kernel_shape=[2, 2], strides=[2, 2], hint="deconv")
     return g.op("Relu", [y], hint="relu")
-
-
-def select_class_probs(g: GraphBuilder, logits: Tensor, classes: Tensor, num_masks: int) -> Tensor:
-    """``sigmoid(logits[i, classes[i]])``: ``(D, num_masks, M, M)`` -> ``(D, M, M)``."""
-    if num_masks == 1:
-        return g.op("Sigmoid", [g.squeeze(logits, [1])], hint="mask_probs")
-    rows = g.op("Range", [g.const(0, dtype="int64"),
-                          g.squeeze(g.shape_of(logits, 0, 1), [0]),
-                          g.const(1, dtype="int64")])
-    flat_idx = g.op("Add", [g.op("Mul", [rows, g.i64(num_masks)]), classes])
-    m = g.shape_of(logits, 2, 4)
-    flat = g.op("Reshape", [logits, g.concat([g.i64([-1]), m], 0)])
-    return g.op("Sigmoid", [g.gather(flat, flat_idx)], hint="mask_probs")
