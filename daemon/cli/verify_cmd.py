@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         refs.append(reference(bgr))
         compact = ours.predict_compact(bgr)
         preds.append(compact.to_instances())
-        for kind, value in _label_agreements(refs[-1].extra, compact).items():
+        for kind, value in _label_agreements(refs[-1].extra, compact, preds[-1]).items():
             agreements[kind].append(value)
     tol = Tolerances(args.score_tol, args.box_tol, args.mask_iou, args.keypoint_tol)
     report = compare_many([str(p) for p in images], refs, preds, tol, thresholds,
@@ -68,14 +68,15 @@ def run(args: argparse.Namespace) -> int:
 PIXEL_AGREEMENT = 0.999
 
 
-def _label_agreements(ref_extra: dict, compact) -> dict[str, float]:
+def _label_agreements(ref_extra: dict, compact, instances=None) -> dict[str, float]:
     """Fractions of pixels where our semantic labels / panoptic segment ids equal Detectron2's
-    (only those the reference has)."""
+    (only those the reference has); ``instances``: ``compact``'s, masks already pasted."""
     out: dict[str, float] = {}
     if "sem_seg_labels" in ref_extra:
         out["sem_seg"] = _agreement(ref_extra["sem_seg_labels"], compact.sem_seg_labels())
     if "panoptic_seg" in ref_extra:
-        ours = compact.to_panoptic().panoptic_seg if compact.mask_probs is not None else None
+        ours = (compact.to_panoptic(instances).panoptic_seg if compact.mask_probs is not None
+                else None)
         out["panoptic_seg"] = _agreement(ref_extra["panoptic_seg"], ours)
     return out
 

@@ -28,6 +28,7 @@ def test_labels_and_segment_ids_agree_with_detectron2(panoptic) -> None:
     found = _label_agreements(ref, compact)
     assert set(found) == {"sem_seg", "panoptic_seg"}
     assert min(found.values()) >= PIXEL_AGREEMENT
+    assert _label_agreements(ref, compact, compact.to_instances()) == found  # pasted once
 
 
 def test_other_segment_ids_lower_the_panoptic_agreement(panoptic) -> None:
