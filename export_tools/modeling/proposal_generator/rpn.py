@@ -113,7 +113,7 @@ def build_rpn_scored(g: GraphBuilder, w: WeightStore, features: dict[str, Featur
         kept = batched_nms(g, all_boxes, all_scores, all_levels, len(cfg.in_features),
                            cfg.nms_thresh, max_keep=cfg.post_nms_topk)
         return (g.gather(all_boxes, kept, hint="proposals"),
-                g.gather(all_scores, kept, hint="objectness_logits"))
+                g.gather(all_scores, kept, hint="proposal_logits"))
 
 
 def _rpn_problems(cfg: Config) -> Iterator[Problem]:

@@ -13,34 +13,18 @@ import cv2
 import numpy as np
 import pytest
 
-from daemon.evaluation.parity import Thresholds, Tolerances, compare_image, match_instances
+from daemon.evaluation.parity import Thresholds, compare_image
 from daemon.inference.instances import Instances
 from daemon.inference.predictor import Predictor
 from tests.conftest import LAZY_MODELS, require_fixtures
-
-RAW_TOL = Tolerances(score=1e-4, box_px=1e-2)
-FINAL_TOL = Tolerances(score=1e-4, box_px=1e-1, mask_iou=0.99)
-MASK_PROB_TOL = 1e-4
-IMAGES = range(3)
-R50, REGNETX, REGNETY, VITDET = LAZY_MODELS[:4]
-
-# Measured on the fixtures (2-vCPU VM, ONNX Runtime CPU): differences that stay above a
-# tolerance. The RegNet fixtures are 20-40x more sensitive to float32 rounding than R50 (1e-4 of
-# input noise moves their scores by up to 2e-3, R50's by 5e-5), so float32 summation-order
-# differences between ONNX Runtime and PyTorch's CPU kernels show through; no structural error
-# was found (folding batch norms or not changes nothing). ONNX Runtime alone, graph optimisations
-# on vs off, differs by as much (RegNetY scores 5.4e-4, R50 LSJ raw mask probabilities 1.7e-4).
-KNOWN_GAPS = {
-    ("raw_masks", R50): "raw mask probabilities differ by up to 1.7e-4 (tolerance 1e-4)",
-    ("raw", REGNETX): "scores differ by up to 1.9e-4 (tolerance 1e-4) on images 0 and 1",
-    ("final", REGNETX): "scores up to 1.9e-4 (tolerance 1e-4); one mask IoU 0.9895",
-    ("raw_masks", REGNETX): "raw mask probabilities differ by up to 1.7e-3",
-    ("raw", REGNETY): "scores up to 5.8e-4 (tolerance 1e-4), boxes up to 0.019 px (1e-2)",
-    ("final", REGNETY): "scores up to 5.8e-4 (tolerance 1e-4); one mask IoU 0.9898",
-    ("raw_masks", REGNETY): "raw mask probabilities differ by up to 1.1e-2",
-    ("raw_masks", VITDET): "raw mask probabilities differ by up to 1.1e-4 on image 0 (boxes "
-                           "within 1.2e-4 px, scores within 3e-6)",
-}
+from tests.export_tools.parity.lazy_gaps import (
+    FINAL_TOL,
+    IMAGES,
+    KNOWN_GAPS,
+    MASK_PROB_TOL,
+    mask_prob_gap,
+    raw_failures,
+)
 
 
 def _cases(check: str) -> list:
@@ -101,8 +85,8 @@ def test_lazy_raw_detections_match_detectron2(model: str, predictor_for) -> None
     pred = predictor_for(model)
     for i in IMAGES:
         ref, ours, _ = _raw(pred, np.load(folder / f"expected_{i}.npz"))
-        report = compare_image(f"{model}/image_{i} raw", ref, ours, RAW_TOL, _thresholds(pred))
-        assert report.passed, f"{report.image}: {'; '.join(report.failures)}"
+        failures = raw_failures(f"{model}/image_{i} raw", ref, ours, _thresholds(pred))
+        assert not failures, f"{model}/image_{i} raw: {'; '.join(failures)}"
 
 
 @pytest.mark.parametrize("model", _cases("raw_masks"))
@@ -112,10 +96,8 @@ def test_lazy_raw_mask_probabilities_match_detectron2(model: str, predictor_for)
     for i in IMAGES:
         expected = np.load(folder / f"expected_{i}.npz")
         ref, ours, raw = _raw(pred, expected)
-        pairs = match_instances(ref, ours, Tolerances(score=1e-3, box_px=1.0))
-        assert len(pairs) == len(ref), f"image {i}: only {len(pairs)}/{len(ref)} instances match"
-        worst = max((float(np.abs(expected["raw_masks"][a, 0] - raw["mask_probs"][b]).max())
-                     for a, b in pairs), default=0.0)
+        paired, worst = mask_prob_gap(ref, expected["raw_masks"][:, 0], ours, raw["mask_probs"])
+        assert paired == len(ref), f"image {i}: only {paired}/{len(ref)} instances match"
         assert worst <= MASK_PROB_TOL, f"image {i}: raw mask probabilities differ by {worst:.3g}"
 
 

@@ -1,0 +1,202 @@
+"""The LazyConfig fixtures against Detectron2 computed exactly: its own model of each fixture run
+in float64 (``lazy_exact/<model>.npz``, made by ``make_lazy_exact_reference.py``).
+
+- Every gap ``test_lazy_parity.py`` records as a strict xfail is missed by the exact answer too,
+  by the very same check: the fixture's float32 values are further from the exact answer than
+  the tolerance, so no float32 implementation but a bit-for-bit copy of the kernels that made
+  the fixture can pass it (docs/lazyconfig.md).
+- Against the exact answer our boxes stay within the usual 1e-2 px (RegNetY's did not before its
+  squeeze-and-excitation pool became a ReduceMean: 0.017 px), and the proposals differ from it
+  only by RPN NMS ties (and what a tie knocks on).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from daemon.evaluation.parity import Thresholds, match_instances
+from daemon.inference.backends.ort_backend import session_options
+from daemon.inference.instances import Instances
+from tests.conftest import LAZY_MODELS, require_fixtures
+from tests.export_tools.parity.lazy_gaps import (
+    IMAGES,
+    KNOWN_GAPS,
+    MASK_PROB_TOL,
+    PAIRING,
+    RAW_TOL,
+    REGNETY,
+    mask_prob_gap,
+    raw_failures,
+)
+
+EXACT = Path(__file__).resolve().parent / "lazy_exact"
+EXACT_MODELS = LAZY_MODELS[:4]  # the MViTv2 fixture has no gap
+RPN_NMS_THRESH = 0.7  # MODEL.RPN.NMS_THRESH of every LSJ / ViTDet config
+TIE_LOGITS = 1e-4  # two objectness logits this close are float32 noise apart here
+PROBE_OUTPUTS = ("rpn/proposals", "rpn/proposal_logits")
+
+
+def _fixture(model: str, i: int) -> dict[str, np.ndarray]:
+    with np.load(require_fixtures() / "lazy" / model / f"expected_{i}.npz") as e:
+        return dict(e)
+
+
+def _exact(model: str, i: int) -> dict[str, np.ndarray]:
+    path = EXACT / f"{model}.npz"
+    if not path.is_file():
+        pytest.fail(f"exact reference missing: {path} (make_lazy_exact_reference.py)",
+                    pytrace=False)
+    with np.load(path) as d:
+        return {k.split("_", 1)[1]: d[k] for k in d.files if k.startswith(f"{i}_")}
+
+
+def _thresholds(model: str) -> Thresholds:
+    man = json.loads((require_fixtures() / "lazy" / model / "manifest.json").read_text())
+    return Thresholds(float(man["score_thresh"]), 100)
+
+
+def _instances(hw, boxes, scores, classes) -> Instances:
+    return Instances(hw, np.asarray(boxes, np.float32), np.asarray(scores, np.float32),
+                     np.asarray(classes))
+
+
+def _fixture_raw(e: dict) -> Instances:
+    return _instances(e["input"].shape[1:], e["raw_boxes"], e["raw_scores"], e["raw_classes"])
+
+
+def _exact_raw(x: dict, hw) -> Instances:
+    return _instances(hw, x["boxes"], x["scores"], x["classes"])
+
+
+def _gap_is_missed_by_exact(check: str, model: str) -> list[str]:
+    """What the exact answer fails of ``check`` against the fixture, image by image."""
+    missed = []
+    for i in IMAGES:
+        e, x = _fixture(model, i), _exact(model, i)
+        ref, exact = _fixture_raw(e), _exact_raw(x, e["input"].shape[1:])
+        if check == "raw_masks":
+            paired, worst = mask_prob_gap(ref, e["raw_masks"][:, 0], exact, x["masks"])
+            assert paired == len(ref), f"image {i}: exact answer pairs {paired}/{len(ref)}"
+            if worst > MASK_PROB_TOL:
+                missed.append(f"image {i}: raw mask probabilities {worst:.2g}")
+        else:
+            # final scores are the raw ones, so a raw score gap is a final score gap
+            assert np.array_equal(np.sort(e["scores"]), np.sort(e["raw_scores"]))
+            failures = raw_failures(f"{model}/{i}", ref, exact, _thresholds(model))
+            missed += [f"image {i}: {f}" for f in failures if check == "raw" or "score" in f]
+    return missed
+
+
+@pytest.mark.parametrize(("check", "model"), sorted(KNOWN_GAPS), ids=lambda v: str(v))
+def test_the_exact_answer_misses_each_known_gap_too(check: str, model: str) -> None:
+    missed = _gap_is_missed_by_exact(check, model)
+    assert missed, f"{check} {model}: the exact answer meets it; the gap is ours to close"
+
+
+@pytest.fixture(scope="module")
+def probe_for(export_fixture_model):
+    """``probe(model, image)`` -> our graph's outputs plus its RPN proposals and their logits."""
+    sessions: dict[str, ort.InferenceSession] = {}
+
+    def probe(model: str, image: np.ndarray) -> dict[str, np.ndarray]:
+        if model not in sessions:
+            proto = onnx.load(str(export_fixture_model(f"lazy/{model}")))
+            known = {o for n in proto.graph.node for o in n.output}
+            for name in PROBE_OUTPUTS:
+                assert name in known, f"the exported graph has no tensor {name!r}"
+                proto.graph.output.append(onnx.ValueInfoProto(name=name))
+            sessions[model] = ort.InferenceSession(proto.SerializeToString(), session_options(),
+                                                   providers=["CPUExecutionProvider"])
+        s = sessions[model]
+        out = s.run(None, {s.get_inputs()[0].name: image[None]})
+        return dict(zip([o.name for o in s.get_outputs()], out))
+
+    return probe
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of box ``a`` (4,) with each of ``b`` (N, 4)."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    lt, rb = np.maximum(a[:2], b[:, :2]), np.minimum(a[2:], b[:, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    return inter / (np.prod(a[2:] - a[:2]) + np.prod(b[:, 2:] - b[:, :2], axis=1) - inter)
+
+
+def _box_gaps(x: dict, ours: dict, hw) -> list[float]:
+    """Box difference (px) of each exact instance to the one of ours it pairs with (inf where
+    none)."""
+    exact = _exact_raw(x, hw)
+    mine = _instances(hw, ours["boxes"], ours["scores"], ours["classes"])
+    gaps = [float("inf")] * len(exact)
+    for a, b in match_instances(exact, mine, PAIRING):
+        gaps[a] = float(np.abs(exact.pred_boxes[a] - mine.pred_boxes[b]).max())
+    return gaps
+
+
+def _only_in(boxes: np.ndarray, other: np.ndarray) -> list[int]:
+    return [k for k in range(len(boxes)) if np.abs(other - boxes[k]).max(axis=1).min() > 1e-2]
+
+
+def _proposal_ties(x: dict, ours: dict) -> tuple[list[str], list[str]]:
+    """``(ties, unexplained)`` between the exact proposals and ours: an exact proposal we lack
+    must have a rival of ours overlapping it beyond the NMS threshold with a logit within
+    ``TIE_LOGITS`` (only one of two can be kept), or have been cut by the post-NMS cap (its logit
+    at or below our last); one of ours the exact answer lacks must be such a rival, or overlap a
+    tied exact proposal beyond the threshold (that proposal suppressed it there)."""
+    xb, xl = x["proposals"], x["logits"]
+    ob, ol = ours["rpn/proposals"].reshape(-1, 4), ours["rpn/proposal_logits"].reshape(-1)
+    x_only, o_only = _only_in(xb, ob), _only_in(ob, xb)
+    ties, unexplained, rivals, tied = [], [], set(), []
+    for a in x_only:
+        iou = _iou(xb[a], ob[o_only]) if o_only else np.zeros(0)
+        close = [b for b, v in zip(o_only, iou) if v > RPN_NMS_THRESH
+                 and abs(float(ol[b]) - float(xl[a])) < TIE_LOGITS]
+        if close:
+            ties.append(f"exact {a} / ours {close[0]}: logits {xl[a]:.7f} / {ol[close[0]]:.7f}")
+            rivals.update(close)
+            tied.append(a)
+        elif float(xl[a]) > float(ol.min()) + TIE_LOGITS:
+            unexplained.append(f"exact proposal {a} (logit {xl[a]:.4f}) missing")
+    for b in set(o_only) - rivals:
+        if not tied or _iou(ob[b], xb[tied]).max() <= RPN_NMS_THRESH:
+            unexplained.append(f"our proposal {b} (logit {ol[b]:.4f}) not in the exact answer")
+    return ties, unexplained
+
+
+@pytest.mark.parametrize("model", EXACT_MODELS)
+def test_proposals_differ_from_the_exact_answer_only_by_nms_ties(model: str, probe_for) -> None:
+    for i in IMAGES:
+        e = _fixture(model, i)
+        _, unexplained = _proposal_ties(_exact(model, i), probe_for(model, e["input"]))
+        assert not unexplained, f"{model} image {i}: {'; '.join(unexplained)}"
+
+
+def test_the_regnety_image_1_instance_lost_is_an_rpn_tie(probe_for) -> None:
+    """Detectron2 keeps proposal P (logit 7.4855769) and suppresses its rival R (7.4855595,
+    IoU 0.79); float32 noise of 1e-5 can swap the two, and the instance from P goes. Where our
+    run swaps them, that is the one exact instance we lack."""
+    e, x = _fixture(REGNETY, 1), _exact(REGNETY, 1)
+    ours = probe_for(REGNETY, e["input"])
+    ties, unexplained = _proposal_ties(x, ours)
+    assert not unexplained
+    lost = [g for g in _box_gaps(x, ours, e["input"].shape[1:]) if g > PAIRING.box_px]
+    assert len(lost) <= len(ties), f"{len(lost)} instances lost to {len(ties)} proposal ties"
+
+
+@pytest.mark.parametrize("model", EXACT_MODELS)
+def test_our_boxes_match_the_exact_answer(model: str, probe_for) -> None:
+    for i in IMAGES:
+        e, x = _fixture(model, i), _exact(model, i)
+        ours = probe_for(model, e["input"])
+        gaps = _box_gaps(x, ours, e["input"].shape[1:])
+        ties, _ = _proposal_ties(x, ours)
+        lost = [g for g in gaps if g > PAIRING.box_px]
+        assert len(lost) <= len(ties), f"image {i}: {len(lost)} instances lost, {len(ties)} ties"
+        worst = max(g for g in gaps if g <= PAIRING.box_px)
+        assert worst <= RAW_TOL.box_px, f"{model} image {i}: boxes {worst:.3g} px from exact"
