@@ -51,8 +51,9 @@ def _stem(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, spec: dict) -
 
 def _squeeze_excite(g: GraphBuilder, w: WeightStore, x: Tensor, prefix: str, ch: int,
                     se_ch: int) -> Tensor:
-    # ReduceMean, not GlobalAveragePool: ONNX Runtime's CPU GlobalAveragePool sums a whole map
-    # in one float32 run, off by enough to move a RegNetY's boxes 0.017 px (docs/lazyconfig.md).
+    # ReduceMean, not GlobalAveragePool: ONNX Runtime's x86 layout pass (ORT_ENABLE_ALL) turns
+    # GlobalAveragePool into its NCHWc form, which put a RegNetY's boxes 0.017 px from the exact
+    # answer (0.004 px with ReduceMean, which it leaves alone; docs/lazyconfig.md).
     pooled = g.op("ReduceMean", [x], axes=[2, 3], keepdims=1, hint="se_pool")
     y = conv2d(g, w, pooled, f"{prefix}.f_ex.0", ch, se_ch, 1, relu=True)
     y = g.op("Sigmoid", [conv2d(g, w, y, f"{prefix}.f_ex.2", se_ch, ch, 1)], hint="se_gate")
