@@ -146,9 +146,10 @@ def _only_in(boxes: np.ndarray, other: np.ndarray) -> list[int]:
 def _proposal_ties(x: dict, ours: dict) -> tuple[list[str], list[str]]:
     """``(ties, unexplained)`` between the exact proposals and ours: an exact proposal we lack
     must have a rival of ours overlapping it beyond the NMS threshold with a logit within
-    ``TIE_LOGITS`` (only one of two can be kept), or have been cut by the post-NMS cap (its logit
-    at or below our last); one of ours the exact answer lacks must be such a rival, or overlap a
-    tied exact proposal beyond the threshold (that proposal suppressed it there)."""
+    ``TIE_LOGITS`` (only one of two can be kept), or have been cut by the post-NMS cap (we keep
+    as many and its logit is at or below our last); one of ours the exact answer lacks must be
+    such a rival, or overlap a tied exact proposal of higher logit beyond the threshold (that
+    proposal suppressed it there)."""
     xb, xl = x["proposals"], x["logits"]
     ob, ol = ours["rpn/proposals"].reshape(-1, 4), ours["rpn/proposal_logits"].reshape(-1)
     x_only, o_only = _only_in(xb, ob), _only_in(ob, xb)
@@ -161,10 +162,11 @@ def _proposal_ties(x: dict, ours: dict) -> tuple[list[str], list[str]]:
             ties.append(f"exact {a} / ours {close[0]}: logits {xl[a]:.7f} / {ol[close[0]]:.7f}")
             rivals.update(close)
             tied.append(a)
-        elif float(xl[a]) > float(ol.min()) + TIE_LOGITS:
+        elif len(ob) < len(xb) or float(xl[a]) > float(ol.min()) + TIE_LOGITS:
             unexplained.append(f"exact proposal {a} (logit {xl[a]:.4f}) missing")
     for b in set(o_only) - rivals:
-        if not tied or _iou(ob[b], xb[tied]).max() <= RPN_NMS_THRESH:
+        suppressors = [a for a in tied if xl[a] > ol[b]]
+        if not suppressors or _iou(ob[b], xb[suppressors]).max() <= RPN_NMS_THRESH:
             unexplained.append(f"our proposal {b} (logit {ol[b]:.4f}) not in the exact answer")
     return ties, unexplained
 
