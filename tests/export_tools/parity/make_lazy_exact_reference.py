@@ -106,7 +106,7 @@ def exact_outputs(model, image) -> dict[str, np.ndarray]:
         images = model.preprocess_image(inputs)
         features = model.backbone(images.tensor)
         proposals, _ = model.proposal_generator(images, features)
-        out = model.inference(inputs, do_postprocess=False)[0]
+        out = model.roi_heads(images, features, proposals)[0][0]  # what inference() returns
     return {"boxes": out.pred_boxes.tensor.numpy(), "scores": out.scores.numpy(),
             "classes": out.pred_classes.numpy(),
             "masks": out.pred_masks[:, 0].numpy().astype(np.float32),
