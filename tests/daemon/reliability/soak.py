@@ -46,6 +46,9 @@ from tests.daemon.reliability.fault_helpers import (
 #: A rise of the worker's memory this large between two samples is an arena extension, not
 #: creep (a leak of a frame per second rises ~0.5 MB between samples taken 2 s apart).
 ARENA_STEP_KB = 2048
+#: Arena extensions the worker may still make after the warm-up (its busiest scene yet): a leak
+#: that comes in steps steps more often than this.
+ARENA_STEPS = 3
 
 
 @dataclass
@@ -70,23 +73,32 @@ class SoakResult:
     def measured(self) -> list[Sample]:
         return [s for s in self.samples if s.t >= self.warmup_s]
 
-    def growth(self, name: str) -> float:
+    def _values(self, name: str) -> list[int]:
         values = [getattr(s, name) for s in self.measured()]
         if len(values) < 6:
             raise ValueError(f"only {len(values)} samples after the warm-up")
+        return values
+
+    def growth(self, name: str) -> float:
+        values = self._values(name)
         return statistics.median(values[-3:]) - statistics.median(values[:3])
 
     def steps(self, name: str, min_kb: int) -> list[int]:
         """Rises of at least ``min_kb`` between consecutive measured samples of ``name``."""
-        values = [getattr(s, name) for s in self.measured()]
+        values = self._values(name)
         return [b - a for a, b in zip(values, values[1:]) if b - a >= min_kb]
 
     def growth_between_steps(self, name: str, min_kb: int) -> int:
         """Last minus first measured sample of ``name``, the :meth:`steps` left out."""
-        values = [getattr(s, name) for s in self.measured()]
-        if len(values) < 6:
-            raise ValueError(f"only {len(values)} samples after the warm-up")
+        values = self._values(name)
         return values[-1] - values[0] - sum(self.steps(name, min_kb))
+
+    def worker_memory_leaks(self, noise_kb: int) -> bool:
+        """The worker's memory stepped more than :data:`ARENA_STEPS` times after the warm-up,
+        or grew by ``noise_kb`` or more between its steps."""
+        steps = self.steps("worker_rss_kb", ARENA_STEP_KB)
+        creep = self.growth_between_steps("worker_rss_kb", ARENA_STEP_KB)
+        return len(steps) > ARENA_STEPS or creep >= noise_kb
 
     def summary(self) -> dict[str, Any]:
         measured = self.measured()
