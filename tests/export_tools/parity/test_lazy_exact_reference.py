@@ -193,7 +193,7 @@ def _at_cut(logit: float, cuts: np.ndarray) -> bool:
 
 
 @pytest.mark.parametrize("model", EXACT_MODELS)
-def test_proposals_differ_from_the_exact_answer_only_by_nms_ties(model: str, probe_for) -> None:
+def test_proposals_differ_from_the_exact_answer_only_by_rpn_ties(model: str, probe_for) -> None:
     for i in IMAGES:
         e = _fixture(model, i)
         _, unexplained = _proposal_ties(_exact(model, i), probe_for(model, e["input"]))
