@@ -48,21 +48,27 @@ def _reference() -> tuple[Path, dict]:
 
 
 @pytest.fixture(scope="module")
-def ap_here(shapes_val: Path, tmp_path_factory: pytest.TempPathFactory
-            ) -> Callable[[str], dict[str, float]]:
+def reference() -> tuple[Path, dict]:
+    """The exported files' folder and ``x86_ap.json`` (read once)."""
+    return _reference()
+
+
+@pytest.fixture(scope="module")
+def ap_here(reference: tuple[Path, dict], shapes_val: Path,
+            tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[str, float]]:
     """``ap_here(tag)`` -> box/mask AP of the file ``x86_ap.json`` names for ``tag``, evaluated
     on this machine (once per tag; recorded in ``$D2STREAM_AARCH64_REPORT``)."""
-    folder, reference = _reference()
+    folder, x86 = reference
     cache: dict[str, dict[str, float]] = {}
 
     def evaluate(tag: str) -> dict[str, float]:
         if tag not in cache:
             report_path = tmp_path_factory.mktemp(f"ap_{tag}") / "report.json"
-            rc = main(["eval", str(folder / reference[tag]["file"]), "--coco-json",
+            rc = main(["eval", str(folder / x86[tag]["file"]), "--coco-json",
                        str(shapes_val / "annotations.json"), "--images",
                        str(shapes_val / "images"), "--report", str(report_path),
                        "--backend", "onnxruntime", "--no-progress"])
-            assert rc == 0, f"d2stream eval of {reference[tag]['file']} failed ({rc})"
+            assert rc == 0, f"d2stream eval of {x86[tag]['file']} failed ({rc})"
             report = json.loads(report_path.read_text())
             cache[tag] = {t: report[t]["AP"] for t in TASKS}
             _record(tag, cache[tag])
@@ -71,8 +77,9 @@ def ap_here(shapes_val: Path, tmp_path_factory: pytest.TempPathFactory
     return evaluate
 
 
-def test_fp32_ap_equals_the_x86_figure(ap_here: Callable[[str], dict[str, float]]) -> None:
-    expected = _reference()[1]["fp32"]
+def test_fp32_ap_equals_the_x86_figure(reference: tuple[Path, dict],
+                                       ap_here: Callable[[str], dict[str, float]]) -> None:
+    expected = reference[1]["fp32"]
     ours = ap_here("fp32")
     diffs = {t: ours[t] - expected[t] for t in TASKS}
     assert all(abs(d) <= FP32_TOLERANCE for d in diffs.values()), (
@@ -80,13 +87,13 @@ def test_fp32_ap_equals_the_x86_figure(ap_here: Callable[[str], dict[str, float]
 
 
 @pytest.mark.parametrize("tag", ["int8", "int8_s8s8"])
-def test_int8_ap_keeps_the_int8_budget_here(tag: str,
+def test_int8_ap_keeps_the_int8_budget_here(tag: str, reference: tuple[Path, dict],
                                             ap_here: Callable[[str], dict[str, float]]) -> None:
     fp32, ours = ap_here("fp32"), ap_here(tag)
     losses = {t: fp32[t] - ours[t] for t in TASKS}
     assert all(loss <= INT8_BUDGET for loss in losses.values()), (
         f"{tag} on {platform.machine()}: AP {ours} vs fp32 {fp32} here (losses {losses}; "
-        f"x86 figure {_reference()[1][tag]})")
+        f"x86 figure {reference[1][tag]})")
 
 
 def _record(tag: str, figures: dict[str, float]) -> None:
